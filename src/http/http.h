@@ -1,0 +1,72 @@
+/* http.h: ecshot's HTTP face, on libmicrohttpd.
+ *
+ * The server collects one whole request (method, raw target, headers, body
+ * up to a limit) into an http_request, hands it to a single handler, and
+ * sends the http_response the handler filled. Nothing above this layer sees
+ * libmicrohttpd. Limits are detected here and flagged on the request, so that
+ * api/ answers them with a body the client can parse. */
+#ifndef ECSHOT_HTTP_HTTP_H
+#define ECSHOT_HTTP_HTTP_H
+
+#include <stddef.h>
+
+#include "util/buf.h"
+
+typedef struct http_header {
+    char *name;  /* lower-case */
+    char *value;
+} http_header;
+
+typedef struct http_request {
+    const char *method;      /* "GET", "POST", ... */
+    const char *target;      /* raw request target as sent: "/?a=b" */
+    const char *path;        /* target up to '?' (NUL-terminated copy) */
+    const char *query;       /* raw text after '?', "" when none */
+    http_header *headers;
+    size_t header_count;
+    const char *body;        /* raw bytes as received (chunked decoded) */
+    size_t body_len;
+    char peer[64];           /* peer IP address as text */
+    /* Limits passed: the handler answers 413 / 414 without reading further. */
+    int body_too_large;
+    int target_too_long;
+} http_request;
+
+/* Case-insensitive header lookup; NULL when absent. */
+const char *http_request_header(const http_request *req, const char *name);
+
+typedef struct http_response {
+    int status;
+    const char *content_type;  /* static string */
+    buf body;
+    /* Extra headers, as "Name: value" pairs kept in two small arrays. */
+    const char *header_names[4];
+    char header_values[4][64];
+    int header_count;
+} http_response;
+
+int http_response_add_header(http_response *resp, const char *name, const char *value);
+
+typedef void (*http_handler_fn)(void *ctx, const http_request *req, http_response *resp);
+
+typedef struct http_server_config {
+    const char *listen;        /* "127.0.0.1:8080", "[::1]:8080" or ":8080" */
+    unsigned threads;          /* thread pool size; 0: number of cores */
+    size_t max_body;           /* bytes; larger bodies get 413 */
+    size_t max_target;         /* bytes of request target; longer gets 414 */
+    size_t max_headers;        /* bytes of the request head (MHD memory pool) */
+    unsigned connection_timeout_s;
+    unsigned max_connections;
+    http_handler_fn handler;
+    void *handler_ctx;
+} http_server_config;
+
+typedef struct http_server http_server;
+
+/* Binds and starts serving; returns NULL and logs on failure. */
+http_server *http_server_start(const http_server_config *cfg);
+/* The port actually bound (useful with port 0). */
+unsigned http_server_port(const http_server *srv);
+void http_server_stop(http_server *srv);
+
+#endif

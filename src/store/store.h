@@ -1,0 +1,108 @@
+/* store.h: the inventory: accounts, RAM users, AccessKeys, policies, instances.
+ *
+ * One interface, several backends chosen by URL when the store is opened,
+ * as SQLite chooses a VFS: "sqlite:PATH" (embedded default). A backend is a
+ * store_driver (a table of functions) in a file of its own, listed in
+ * store.c. Every function returns STORE_OK, STORE_NOT_FOUND, STORE_EXISTS,
+ * STORE_INVALID or STORE_ERROR; on STORE_ERROR the backend has logged why. A
+ * store may be used from many threads at once. */
+#ifndef ECSHOT_STORE_STORE_H
+#define ECSHOT_STORE_STORE_H
+
+#include <stddef.h>
+
+enum store_result {
+    STORE_OK = 0,
+    STORE_NOT_FOUND = 1,
+    STORE_EXISTS = 2,     /* create of something that is already there */
+    STORE_INVALID = 3,    /* refused input, e.g. a user of an unknown account */
+    STORE_ERROR = -1      /* the backend failed (I/O, busy past its deadline) */
+};
+
+#define STORE_ID_MAX 128      /* account ids, user names, AccessKey ids, instance ids, regions */
+#define STORE_SECRET_MAX 128
+#define STORE_URL_MAX 1024
+#define STORE_TAGS_MAX 20     /* ECS allows 20 tags per resource */
+#define STORE_TAG_KEY_MAX 128
+#define STORE_TAG_VALUE_MAX 256
+
+typedef struct access_key {
+    char id[STORE_ID_MAX];
+    char secret[STORE_SECRET_MAX];
+    char account_id[STORE_ID_MAX];
+    char user[STORE_ID_MAX];      /* "" for the account's own (root) key */
+    int active;
+} access_key;
+
+typedef struct instance_tag {
+    char key[STORE_TAG_KEY_MAX];
+    char value[STORE_TAG_VALUE_MAX];
+} instance_tag;
+
+typedef struct instance {
+    char id[STORE_ID_MAX];
+    char region[STORE_ID_MAX];
+    char account_id[STORE_ID_MAX];
+    char type[STORE_ID_MAX];
+    char status[32];              /* Pending, Starting, Running, Stopping, Stopped */
+    char console_url[STORE_URL_MAX];
+    size_t tag_count;
+    instance_tag tags[STORE_TAGS_MAX];
+} instance;
+
+/* A policy document attached to a user, as JSON text (heap). */
+typedef struct policy_doc {
+    char name[STORE_ID_MAX];
+    char *document;
+} policy_doc;
+
+typedef struct store store;
+
+typedef struct store_driver {
+    const char *scheme;   /* URL prefix this driver answers, e.g. "sqlite:" */
+    int (*open)(const char *url, store **out);
+    void (*close)(store *s);
+
+    /* Read path of a request. */
+    int (*key_get)(store *s, const char *access_key_id, access_key *out);
+    /* Policies attached to ACCOUNT/USER; *out is a heap array the caller
+     * frees with store_policies_free. */
+    int (*user_policies)(store *s, const char *account_id, const char *user, policy_doc **out,
+                         size_t *count);
+    int (*instance_get)(store *s, const char *instance_id, instance *out);
+
+    /* Operator commands (ecshot CLI). */
+    int (*account_create)(store *s, const char *account_id);
+    int (*user_create)(store *s, const char *account_id, const char *user);
+    /* user NULL or "" for the account's own key. */
+    int (*key_create)(store *s, const char *account_id, const char *user, const char *id,
+                      const char *secret);
+    int (*key_set_active)(store *s, const char *access_key_id, int active);
+    /* Attaches (or replaces, by name) a policy document to ACCOUNT/USER. */
+    int (*policy_attach)(store *s, const char *account_id, const char *user, const char *name,
+                         const char *document);
+    int (*instance_add)(store *s, const instance *inst);
+    int (*instance_set_status)(store *s, const char *instance_id, const char *status);
+    int (*instance_remove)(store *s, const char *instance_id);
+    /* Calls fn for each instance in id order; stops early when fn returns non-zero. */
+    int (*instance_list)(store *s, int (*fn)(void *ctx, const instance *inst), void *ctx);
+} store_driver;
+
+/* What every backend's store struct starts with. */
+struct store {
+    const store_driver *driver;
+};
+
+/* Opens the backend the URL names; NULL (and a logged reason) when the URL
+ * names no backend or the backend cannot open it. */
+store *store_open(const char *url);
+void store_close(store *s);
+void store_policies_free(policy_doc *docs, size_t count);
+
+/* Thin wrappers, so callers read store_key_get(s, ...) and not s->driver->... */
+int store_key_get(store *s, const char *access_key_id, access_key *out);
+int store_user_policies(store *s, const char *account_id, const char *user, policy_doc **out,
+                        size_t *count);
+int store_instance_get(store *s, const char *instance_id, instance *out);
+
+#endif
