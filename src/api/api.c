@@ -1,1 +1,142 @@
-/* placeholder: being written */
+/* api.c: the request handler: parse → authenticate → route → operation → render.
+ *
+ * Everything a request can get wrong before the operation runs is decided
+ * here, in this order: transport limits, path, method, parameter encoding,
+ * duplicate parameters, signature (auth/), action. The response format is
+ * chosen as soon as the parameters are readable, so that even an
+ * authentication error comes back as XML to a client that asked for XML. */
+#include "api/api.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/log.h"
+
+#define ACTION_GET_INSTANCE_SCREENSHOT "GetInstanceScreenshot"
+
+void api_request_id(char out[37])
+{
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof b) != 1) {
+        /* OpenSSL's generator failed: ids must stay unique, so use the kernel's. */
+        FILE *f = fopen("/dev/urandom", "rb");
+        if (!f || fread(b, 1, sizeof b, f) != sizeof b)
+            memset(b, 0, sizeof b);
+        if (f)
+            fclose(f);
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(out, 37, "%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+/* Format=JSON|XML (any case) wins; else XML when Accept names XML and not
+ * JSON, and JSON otherwise: a client that names neither (curl's any-type
+ * Accept, or no Accept at all) takes JSON, and the SDKs ask for it. params
+ * may be NULL before the parameters are decoded. */
+static api_format pick_format(const http_request *req, const param_list *params)
+{
+    const char *f = params ? params_get(params, "Format") : NULL;
+    if (f && strcasecmp(f, "xml") == 0)
+        return API_FORMAT_XML;
+    if (f && strcasecmp(f, "json") == 0)
+        return API_FORMAT_JSON;
+    const char *accept = http_request_header(req, "accept");
+    if (accept && strcasestr(accept, "json"))
+        return API_FORMAT_JSON;
+    return accept && strcasestr(accept, "xml") ? API_FORMAT_XML : API_FORMAT_JSON;
+}
+
+static int is_form(const http_request *req)
+{
+    const char *ct = http_request_header(req, "content-type");
+    return ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0;
+}
+
+/* The action the request names: x-acs-action (V3) or Action (V1). */
+static const char *request_action(const http_request *req, const principal *who,
+                                  const param_list *params)
+{
+    if (who->style == SIG_STYLE_V3)
+        return http_request_header(req, "x-acs-action");
+    return params_get(params, "Action");
+}
+
+/* Runs every stage up to and including the operation; returns 0 with
+ * screenshot filled, or -1 with err filled. */
+static int handle_stages(api_service *svc, const http_request *req, param_list *params,
+                         api_format *fmt, buf *screenshot, const char **instance_id,
+                         api_error *err)
+{
+    *fmt = pick_format(req, NULL);
+    if (req->target_too_long)
+        return api_error_set(err, API_ERR_URI_TOO_LONG, NULL);
+    if (req->body_too_large)
+        return api_error_set(err, API_ERR_REQUEST_TOO_LARGE, NULL);
+    if (strcmp(req->path, "/") != 0)
+        return api_error_set(err, API_ERR_NOT_FOUND_PATH, NULL);
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0)
+        return api_error_set(err, API_ERR_UNSUPPORTED_METHOD, NULL);
+
+    if (params_decode(params, req->query, strlen(req->query), 0) < 0)
+        return api_error_set(err, API_ERR_INVALID_PARAMETER, "QueryString");
+    if (req->body_len > 0 && is_form(req) &&
+        params_decode(params, req->body, req->body_len, 1) < 0)
+        return api_error_set(err, API_ERR_INVALID_PARAMETER, "Body");
+    *fmt = pick_format(req, params);
+    const char *dup = params_duplicate(params);
+    if (dup)
+        return api_error_set(err, API_ERR_INVALID_PARAMETER, dup);
+
+    principal who;
+    if (auth_verify(&svc->auth, req, params, &who, err) < 0)
+        return -1;
+
+    const char *action = request_action(req, &who, params);
+    if (!action || strcmp(action, ACTION_GET_INSTANCE_SCREENSHOT) != 0)
+        return api_error_set(err, API_ERR_INVALID_ACTION, NULL);
+
+    ops_caller caller = {
+        .who = &who,
+        .source_ip = req->peer,
+        .user_agent = http_request_header(req, "user-agent"),
+        .secure_transport = 0,
+    };
+    if (ops_get_instance_screenshot(&svc->ops, &caller, params, screenshot, err) < 0)
+        return -1;
+    *instance_id = params_get(params, "InstanceId");
+    return 0;
+}
+
+void api_handle(void *service, const http_request *req, http_response *resp)
+{
+    api_service *svc = service;
+    char request_id[37];
+    param_list params = PARAM_LIST_INIT;
+    api_error err = API_ERROR_INIT;
+    buf screenshot = BUF_INIT;
+    api_format fmt = API_FORMAT_JSON;
+    const char *instance_id = NULL;
+
+    api_request_id(request_id);
+    int rc = handle_stages(svc, req, &params, &fmt, &screenshot, &instance_id, &err);
+    if (rc == 0)
+        rc = api_render_screenshot(resp, fmt, request_id, instance_id, &screenshot);
+    else
+        rc = api_render_error(resp, fmt, request_id, http_request_header(req, "host"), &err);
+    if (rc < 0) {
+        /* Rendering failed only for want of memory: a minimal fixed answer. */
+        buf_reset(&resp->body);
+        buf_puts(&resp->body, "{\"Code\":\"InternalError\"}");
+        resp->status = 500;
+        resp->content_type = "application/json;charset=utf-8";
+    }
+    http_response_add_header(resp, "x-acs-request-id", request_id);
+    params_free(&params);
+    api_error_free(&err);
+    buf_free(&screenshot);
+}

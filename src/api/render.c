@@ -1,1 +1,134 @@
-/* placeholder: being written */
+/* render.c: response bodies exactly as Alibaba's clients parse them (PROTOCOL.md §2).
+ *
+ * Success bodies are assembled directly: every field in them (RequestId,
+ * a validated InstanceId, base64) is from a known safe alphabet, and the
+ * screenshot is large enough that a JSON library's copy would show in the
+ * latency. Error bodies carry text that may echo the client, so JSON ones are
+ * built with jansson and XML ones escaped here. */
+#include "api/api.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+#define CONTENT_TYPE_JSON "application/json;charset=utf-8"
+#define CONTENT_TYPE_XML "text/xml;charset=utf-8"
+#define RECOMMEND_FMT "https://api.aliyun.com/troubleshoot?q=%s&product=Ecs&requestId=%s"
+
+/* Keeps printable ASCII only: error texts are ASCII by construction, and
+ * anything else came from a client and is not worth a byte-exact echo. */
+static void sanitize_ascii(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            *s = '?';
+}
+
+static void xml_escape(buf *out, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': buf_puts(out, "&lt;"); break;
+        case '>': buf_puts(out, "&gt;"); break;
+        case '&': buf_puts(out, "&amp;"); break;
+        case '"': buf_puts(out, "&quot;"); break;
+        case '\'': buf_puts(out, "&apos;"); break;
+        default: buf_putc(out, *s);
+        }
+    }
+}
+
+int api_render_screenshot(http_response *resp, api_format fmt, const char *request_id,
+                          const char *instance_id, const buf *screenshot)
+{
+    buf *b = &resp->body;
+    buf_reset(b);
+    buf_reserve(b, screenshot->len + 256);
+    if (fmt == API_FORMAT_XML) {
+        resp->content_type = CONTENT_TYPE_XML;
+        buf_printf(b,
+                   "<?xml version=\"1.0\" encoding=\"UTF-8\"?><GetInstanceScreenshotResponse>"
+                   "<RequestId>%s</RequestId><InstanceId>%s</InstanceId><Screenshot>",
+                   request_id, instance_id);
+        buf_append(b, buf_cstr(screenshot), screenshot->len);
+        buf_puts(b, "</Screenshot></GetInstanceScreenshotResponse>");
+    } else {
+        resp->content_type = CONTENT_TYPE_JSON;
+        buf_printf(b, "{\"RequestId\":\"%s\",\"InstanceId\":\"%s\",\"Screenshot\":\"", request_id,
+                   instance_id);
+        buf_append(b, buf_cstr(screenshot), screenshot->len);
+        buf_puts(b, "\"}");
+    }
+    resp->status = 200;
+    return b->failed ? -1 : 0;
+}
+
+static int render_error_json(buf *b, const char *request_id, const char *host_id,
+                             const char *code, const char *message, const char *recommend)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "RequestId", json_string(request_id));
+    json_object_set_new(o, "HostId", json_string(host_id));
+    json_object_set_new(o, "Code", json_string(code));
+    json_object_set_new(o, "Message", json_string(message));
+    json_object_set_new(o, "Recommend", json_string(recommend));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!text)
+        return -1;
+    buf_puts(b, text);
+    free(text);
+    return 0;
+}
+
+int api_render_error(http_response *resp, api_format fmt, const char *request_id,
+                     const char *host_id, const api_error *err)
+{
+    buf message = BUF_INIT;
+    char host[256];
+    char recommend[512];
+    const char *code = api_error_name(err->code);
+
+    api_error_message(err, &message);
+    if (message.failed) {
+        buf_free(&message);
+        return -1;
+    }
+    if (message.data)
+        sanitize_ascii(message.data);
+    snprintf(host, sizeof host, "%s", host_id ? host_id : "");
+    sanitize_ascii(host);
+    snprintf(recommend, sizeof recommend, RECOMMEND_FMT, code, request_id);
+
+    buf *b = &resp->body;
+    buf_reset(b);
+    int rc = 0;
+    if (fmt == API_FORMAT_XML) {
+        resp->content_type = CONTENT_TYPE_XML;
+        buf_puts(b, "<?xml version='1.0' encoding='UTF-8'?><Error><RequestId>");
+        xml_escape(b, request_id);
+        buf_puts(b, "</RequestId><HostId>");
+        xml_escape(b, host);
+        buf_puts(b, "</HostId><Code>");
+        xml_escape(b, code);
+        buf_puts(b, "</Code><Message>");
+        xml_escape(b, buf_cstr(&message));
+        buf_puts(b, "</Message><Recommend><![CDATA[");
+        buf_puts(b, recommend);
+        buf_puts(b, "]]></Recommend></Error>");
+    } else {
+        resp->content_type = CONTENT_TYPE_JSON;
+        rc = render_error_json(b, request_id, host, code, buf_cstr(&message), recommend);
+    }
+    buf_free(&message);
+    resp->status = api_error_http_status(err->code);
+    if (err->code == API_ERR_THROTTLING) {
+        char ms[32];
+        snprintf(ms, sizeof ms, "%ld", err->retry_after_ms > 0 ? err->retry_after_ms : 1);
+        http_response_add_header(resp, "x-acs-retry-after", ms);
+    }
+    return rc < 0 || b->failed ? -1 : 0;
+}

@@ -31,7 +31,7 @@ int percent_encode(buf *out, const char *s, size_t len);
 #define SIG_V1_B64_LEN 28   /* base64 of 20 bytes */
 
 /* StringToSign = METHOD&%2F&encode(sorted k=v pairs of every parameter
- * but Signature). */
+ * but Signature), appended to out. Returns 0, or -1 when memory ran out. */
 int sig_v1_string_to_sign(buf *out, const char *method, const param_list *params);
 /* Base64(HMAC-SHA1(secret + "&", string_to_sign)) into out. */
 int sig_v1_sign(const char *secret, const char *string_to_sign, size_t len,
@@ -48,13 +48,14 @@ typedef struct sig_header {
     const char *value;
 } sig_header;
 
-/* CanonicalRequest of PROTOCOL.md §1.3. query holds the query-string
- * parameters only; headers the signed ones (any order, names lower-case,
- * sorted here); signed_headers the ';'-joined sorted names. */
+/* CanonicalRequest of PROTOCOL.md §1.3, appended to out. query holds the
+ * query-string parameters (body parameters, from_body set, are skipped, so
+ * the merged list may be passed); headers the signed ones (any order, names
+ * lower-case, sorted here); signed_headers the ';'-joined sorted names. */
 int sig_v3_canonical_request(buf *out, const char *method, const param_list *query,
                              const sig_header *headers, size_t header_count,
                              const char *signed_headers, const char *body_sha256_hex);
-/* StringToSign = "ACS3-HMAC-SHA256\n" + hex(sha256(canonical)). */
+/* StringToSign = "ACS3-HMAC-SHA256\n" + hex(sha256(canonical)), appended. */
 int sig_v3_string_to_sign(buf *out, const char *canonical, size_t len);
 /* hex(HMAC-SHA256(secret, string_to_sign)) into out. */
 int sig_v3_sign(const char *secret, const char *string_to_sign, size_t len,
@@ -72,7 +73,8 @@ typedef struct sig_v3_authorization {
 /* Returns 0, or -1 when the value is not of that form. */
 int sig_v3_parse_authorization(const char *value, sig_v3_authorization *out);
 
-/* Constant-time equality of two strings of the same expected length. */
+/* Constant-time equality of two strings of the same expected length:
+ * 1 when equal, 0 when not (different lengths or NULL: not equal). */
 int sig_equal(const char *a, const char *b);
 
 /* ---- the authentication stage ---- */

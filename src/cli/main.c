@@ -1,1 +1,66 @@
-/* placeholder: being written */
+/* main.c: the `ecshot` command: operator commands on the store, and the client.
+ *
+ *   ecshot --store URL account|user|key|policy|instance ...   (admin.c)
+ *   ecshot screenshot --endpoint URL --region R --instance I  (client.c)
+ *
+ * The store URL may also come from $ECSHOT_STORE. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: ecshot --store URL account create ACCOUNT_ID\n"
+        "       ecshot --store URL user create ACCOUNT_ID USER\n"
+        "       ecshot --store URL key create ACCOUNT_ID[/USER] [--id AK --secret SK]\n"
+        "       ecshot --store URL key disable|enable AK\n"
+        "       ecshot --store URL policy attach ACCOUNT_ID/USER FILE.json [--name NAME]\n"
+        "       ecshot --store URL instance add INSTANCE_ID --region REGION --account ACCOUNT_ID\n"
+        "              --type INSTANCE_TYPE --console CONSOLE_URL [--status Running]\n"
+        "              [--tag KEY=VALUE]...\n"
+        "       ecshot --store URL instance set-status INSTANCE_ID STATUS\n"
+        "       ecshot --store URL instance remove INSTANCE_ID\n"
+        "       ecshot --store URL instance list\n"
+        "       ecshot screenshot --endpoint http://HOST:PORT --region REGION\n"
+        "              --instance INSTANCE_ID [--wakeup] [-o FILE.jpg] [--signature v3|v1]\n"
+        "  Keys for screenshot: ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET.\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *store_url = getenv("ECSHOT_STORE");
+    int i = 1;
+    while (i < argc && argv[i][0] == '-') {
+        if (strcmp(argv[i], "--store") == 0 && i + 1 < argc) {
+            store_url = argv[i + 1];
+            i += 2;
+        } else if (strncmp(argv[i], "--store=", 8) == 0) {
+            store_url = argv[i] + 8;
+            i++;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("ecshot %s\n", ECSHOT_VERSION);
+            return 0;
+        } else {
+            fprintf(stderr, "ecshot: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[i], "screenshot") == 0)
+        return client_screenshot_main(argc - i, argv + i);
+    if (!store_url) {
+        fprintf(stderr, "ecshot: no store: give --store URL or set ECSHOT_STORE\n");
+        return 2;
+    }
+    return admin_main(store_url, argc - i, argv + i);
+}

@@ -1,1 +1,330 @@
-/* placeholder: being written */
+/* ecshotd.c: the ecshot daemon: parse the configuration, open the backends,
+ * serve the API until SIGINT or SIGTERM.
+ *
+ *   ecshotd --listen 127.0.0.1:8080 --store sqlite:var/ecshot.db
+ *           [--limits memory:] [--config FILE] [options]
+ *
+ * Every option may also be given in the --config file as "name value" (or
+ * "name = value"), one per line, '#' for comments; the command line wins.
+ * Once listening it prints "ecshotd: listening on HOST:PORT" on stdout, so
+ * that a supervisor or a test started with port 0 learns the port. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "console/console.h"
+#include "http/http.h"
+#include "ops/ops.h"
+#include "util/log.h"
+
+typedef struct daemon_config {
+    char *listen;
+    char *store_url;
+    char *limits_url;
+    char *retired_path;
+    long threads;
+    long throttle_ms;
+    long console_timeout_ms;
+    long wake_settle_ms;
+    long jpeg_quality;
+    long jpeg_subsampling;
+    long max_body;
+    long max_connections;
+    long connection_timeout_s;
+    int log_level;
+} daemon_config;
+
+enum opt_id {
+    OPT_LISTEN = 1, OPT_STORE, OPT_LIMITS, OPT_CONFIG, OPT_RETIRED, OPT_THREADS, OPT_THROTTLE,
+    OPT_CONSOLE_TIMEOUT, OPT_WAKE_SETTLE, OPT_JPEG_QUALITY, OPT_JPEG_SUBSAMPLING, OPT_MAX_BODY,
+    OPT_MAX_CONNECTIONS, OPT_CONNECTION_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION
+};
+
+static const struct option long_options[] = {
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"store", required_argument, NULL, OPT_STORE},
+    {"limits", required_argument, NULL, OPT_LIMITS},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"retired-types", required_argument, NULL, OPT_RETIRED},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"throttle-ms", required_argument, NULL, OPT_THROTTLE},
+    {"console-timeout-ms", required_argument, NULL, OPT_CONSOLE_TIMEOUT},
+    {"wake-settle-ms", required_argument, NULL, OPT_WAKE_SETTLE},
+    {"jpeg-quality", required_argument, NULL, OPT_JPEG_QUALITY},
+    {"jpeg-subsampling", required_argument, NULL, OPT_JPEG_SUBSAMPLING},
+    {"max-body", required_argument, NULL, OPT_MAX_BODY},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"connection-timeout", required_argument, NULL, OPT_CONNECTION_TIMEOUT},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: ecshotd --listen HOST:PORT --store URL [options]\n"
+        "  --listen HOST:PORT          address to serve (port 0: any free port)\n"
+        "  --store URL                 inventory: sqlite:PATH\n"
+        "  --limits URL                throttle and nonce state: memory: (default)\n"
+        "  --config FILE               options as 'name value' lines\n"
+        "  --retired-types FILE        retired instance types (default: shipped list)\n"
+        "  --threads N                 HTTP threads (default: number of cores)\n"
+        "  --throttle-ms MS            per-instance interval (default 10000)\n"
+        "  --console-timeout-ms MS     deadline of each hypervisor exchange (default 3000)\n"
+        "  --wake-settle-ms MS         time a woken guest gets to redraw (default 200)\n"
+        "  --jpeg-quality Q            1..100 (default %d)\n"
+        "  --jpeg-subsampling S        444, 422 or 420 (default %d)\n"
+        "  --max-body BYTES            largest request body (default 65536)\n"
+        "  --max-connections N         (default 1024)\n"
+        "  --connection-timeout S      idle keep-alive timeout (default 30)\n"
+        "  --log-level L               error, warn, info or debug (default info)\n",
+        JPEG_DEFAULT_QUALITY, JPEG_DEFAULT_SUBSAMPLING);
+}
+
+static int parse_long(const char *name, const char *text, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) {
+        log_error("--%s: '%s' is not a number in %ld..%ld", name, text, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_level(const char *text, int *out)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(text, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    log_error("--log-level: '%s' is not error, warn, info or debug", text);
+    return -1;
+}
+
+static int replace_string(char **slot, const char *value)
+{
+    char *copy = strdup(value);
+    if (!copy)
+        return -1;
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+static int apply_option(daemon_config *c, int id, const char *value);
+
+/* Reads "name value" lines; returns 0 or -1 (logged). */
+static int load_config_file(daemon_config *c, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        log_error("cannot open config %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[1024];
+    unsigned lineno = 0;
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *name = strtok(line, " \t\r\n=");
+        if (!name)
+            continue;
+        char *value = strtok(NULL, " \t\r\n=");
+        const struct option *o = long_options;
+        while (o->name && strcmp(o->name, name) != 0)
+            o++;
+        if (!o->name || o->val == OPT_CONFIG || o->has_arg != required_argument || !value) {
+            log_error("%s:%u: unknown option or missing value '%s'", path, lineno, name);
+            rc = -1;
+        } else {
+            rc = apply_option(c, o->val, value);
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+static int apply_option(daemon_config *c, int id, const char *v)
+{
+    switch (id) {
+    case OPT_LISTEN: return replace_string(&c->listen, v);
+    case OPT_STORE: return replace_string(&c->store_url, v);
+    case OPT_LIMITS: return replace_string(&c->limits_url, v);
+    case OPT_RETIRED: return replace_string(&c->retired_path, v);
+    case OPT_CONFIG: return load_config_file(c, v);
+    case OPT_THREADS: return parse_long("threads", v, 0, 1024, &c->threads);
+    case OPT_THROTTLE: return parse_long("throttle-ms", v, 0, 86400000, &c->throttle_ms);
+    case OPT_CONSOLE_TIMEOUT:
+        return parse_long("console-timeout-ms", v, 10, 600000, &c->console_timeout_ms);
+    case OPT_WAKE_SETTLE: return parse_long("wake-settle-ms", v, 0, 10000, &c->wake_settle_ms);
+    case OPT_JPEG_QUALITY: return parse_long("jpeg-quality", v, 1, 100, &c->jpeg_quality);
+    case OPT_JPEG_SUBSAMPLING:
+        if (parse_long("jpeg-subsampling", v, 0, 444, &c->jpeg_subsampling) < 0)
+            return -1;
+        if (c->jpeg_subsampling != 444 && c->jpeg_subsampling != 422 &&
+            c->jpeg_subsampling != 420) {
+            log_error("--jpeg-subsampling: use 444, 422 or 420");
+            return -1;
+        }
+        return 0;
+    case OPT_MAX_BODY: return parse_long("max-body", v, 1024, 64L << 20, &c->max_body);
+    case OPT_MAX_CONNECTIONS:
+        return parse_long("max-connections", v, 1, 1000000, &c->max_connections);
+    case OPT_CONNECTION_TIMEOUT:
+        return parse_long("connection-timeout", v, 1, 3600, &c->connection_timeout_s);
+    case OPT_LOG_LEVEL: return parse_level(v, &c->log_level);
+    default: return -1;
+    }
+}
+
+/* The shipped list: installed copy first, then the source tree's (for a
+ * daemon run from its build directory). */
+static const char *default_retired_path(void)
+{
+    static const char *const candidates[] = {
+        ECSHOT_DATADIR "/retired-instance-types.txt",
+        ECSHOT_SOURCE_DATADIR "/retired-instance-types.txt",
+    };
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
+        if (access(candidates[i], R_OK) == 0)
+            return candidates[i];
+    return candidates[0];
+}
+
+static time_t wall_clock(void)
+{
+    return time(NULL);
+}
+
+static void config_free(daemon_config *c)
+{
+    free(c->listen);
+    free(c->store_url);
+    free(c->limits_url);
+    free(c->retired_path);
+}
+
+int main(int argc, char **argv)
+{
+    daemon_config cfg = {
+        .threads = 0,
+        .throttle_ms = SCREENSHOT_THROTTLE_MS,
+        .console_timeout_ms = 3000,
+        .wake_settle_ms = 200,
+        .jpeg_quality = JPEG_DEFAULT_QUALITY,
+        .jpeg_subsampling = JPEG_DEFAULT_SUBSAMPLING,
+        .max_body = 65536,
+        .max_connections = 1024,
+        .connection_timeout_s = 30,
+        .log_level = LOG_INFO,
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+        if (opt == OPT_HELP) {
+            usage(stdout);
+            config_free(&cfg);
+            return 0;
+        }
+        if (opt == OPT_VERSION) {
+            printf("ecshotd %s\n", ECSHOT_VERSION);
+            config_free(&cfg);
+            return 0;
+        }
+        if (opt == '?' || apply_option(&cfg, opt, optarg) < 0) {
+            usage(stderr);
+            config_free(&cfg);
+            return 2;
+        }
+    }
+    if (optind != argc || !cfg.listen || !cfg.store_url) {
+        log_error("--listen and --store are required");
+        usage(stderr);
+        config_free(&cfg);
+        return 2;
+    }
+    log_set_level((enum log_level)cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+
+    int status = 1;
+    api_service svc = {0};
+    console_pool *consoles = NULL;
+    retired_types *retired = NULL;
+    http_server *srv = NULL;
+    const char *retired_path = cfg.retired_path ? cfg.retired_path : default_retired_path();
+
+    svc.auth.store = store_open(cfg.store_url);
+    svc.auth.limits = limits_open(cfg.limits_url ? cfg.limits_url : "memory:");
+    svc.auth.now = wall_clock;
+    retired = retired_types_load(retired_path);
+    consoles = console_pool_new((int)cfg.console_timeout_ms);
+    if (!svc.auth.store || !svc.auth.limits || !retired || !consoles)
+        goto out;
+    svc.ops = (ops_context){
+        .store = svc.auth.store,
+        .limits = svc.auth.limits,
+        .consoles = consoles,
+        .retired = retired,
+        .jpeg = {(int)cfg.jpeg_quality, (int)cfg.jpeg_subsampling},
+        .throttle_ms = cfg.throttle_ms,
+        .wake_settle_ms = (int)cfg.wake_settle_ms,
+    };
+
+    /* Block the stop signals before any thread starts, so that they all
+     * inherit the mask and only sigwait below sees them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+
+    http_server_config hc = {
+        .listen = cfg.listen,
+        .threads = (unsigned)cfg.threads,
+        .max_body = (size_t)cfg.max_body,
+        .max_target = 16384,
+        .max_headers = 65536,
+        .connection_timeout_s = (unsigned)cfg.connection_timeout_s,
+        .max_connections = (unsigned)cfg.max_connections,
+        .handler = api_handle,
+        .handler_ctx = &svc,
+    };
+    srv = http_server_start(&hc);
+    if (!srv)
+        goto out;
+    char host[128];
+    const char *colon = strrchr(cfg.listen, ':');
+    snprintf(host, sizeof host, "%.*s", (int)(colon - cfg.listen), cfg.listen);
+    printf("ecshotd: listening on %s:%u\n", host, http_server_port(srv));
+    fflush(stdout);
+    log_info("serving; store %s, %zu retired instance types", cfg.store_url,
+             retired_types_count(retired));
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    log_info("signal %d: stopping", sig);
+    status = 0;
+out:
+    http_server_stop(srv);
+    console_pool_free(consoles);
+    retired_types_free(retired);
+    limits_close(svc.auth.limits);
+    store_close(svc.auth.store);
+    config_free(&cfg);
+    return status;
+}

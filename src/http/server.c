@@ -1,1 +1,343 @@
-/* placeholder: being written */
+/* server.c: the HTTP server on libmicrohttpd (see http.h).
+ *
+ * libmicrohttpd parses HTTP; this file only gathers what it parsed into an
+ * http_request. Three libmicrohttpd facts shape it:
+ *  - the raw request target (with its query string, undecoded) is only
+ *    seen by the URI log callback, which is also where per-request state is
+ *    born; signatures need the raw query, so it is kept from there;
+ *  - the access handler is called once with the head, then once per body
+ *    piece, then once more with nothing: the response is queued on that last
+ *    call, since queueing earlier makes libmicrohttpd close the connection
+ *    (no keep-alive) — except when a limit is passed, where closing is right;
+ *  - with a thread pool each connection stays on one thread, so a request
+ *    is handled wholly on the thread that read it. */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define HEADERS_MAX 128
+
+struct http_server {
+    struct MHD_Daemon *mhd;
+    http_server_config cfg;
+    unsigned port;
+};
+
+/* Per-request state, from the URI callback to the completion callback. */
+typedef struct request_state {
+    http_request req;
+    char *target_copy;      /* raw target, then split into path and query */
+    buf body;
+    int head_seen;          /* the access handler has seen the head */
+    int responded;
+} request_state;
+
+const char *http_request_header(const http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->header_count; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    return NULL;
+}
+
+int http_response_add_header(http_response *resp, const char *name, const char *value)
+{
+    if (resp->header_count >= (int)(sizeof resp->header_names / sizeof resp->header_names[0]))
+        return -1;
+    resp->header_names[resp->header_count] = name;
+    snprintf(resp->header_values[resp->header_count], sizeof resp->header_values[0], "%s", value);
+    resp->header_count++;
+    return 0;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    http_server *srv = cls;
+    (void)conn;
+    request_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    size_t len = strlen(uri);
+    if (len > srv->cfg.max_target) {
+        st->req.target_too_long = 1;
+        uri = "/";
+        len = 1;
+    }
+    /* Room for the target and, after a NUL, the path alone. */
+    st->target_copy = malloc(2 * len + 2);
+    if (!st->target_copy) {
+        free(st);
+        return NULL;
+    }
+    memcpy(st->target_copy, uri, len + 1);
+    char *path = st->target_copy + len + 1;
+    const char *q = strchr(st->target_copy, '?');
+    size_t path_len = q ? (size_t)(q - st->target_copy) : len;
+    memcpy(path, st->target_copy, path_len);
+    path[path_len] = '\0';
+    st->req.target = st->target_copy;
+    st->req.path = path;
+    st->req.query = q ? q + 1 : "";
+    return st;
+}
+
+static void free_state(request_state *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < st->req.header_count; i++) {
+        free(st->req.headers[i].name);
+        free(st->req.headers[i].value);
+    }
+    free(st->req.headers);
+    free(st->target_copy);
+    buf_free(&st->body);
+    free(st);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    free_state(*con_cls);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    request_state *st = cls;
+    (void)kind;
+    if (st->req.header_count >= HEADERS_MAX)
+        return MHD_NO;
+    if (!st->req.headers) {
+        st->req.headers = calloc(HEADERS_MAX, sizeof *st->req.headers);
+        if (!st->req.headers)
+            return MHD_NO;
+    }
+    char *name = strdup(key);
+    char *val = strdup(value ? value : "");
+    if (!name || !val) {
+        free(name);
+        free(val);
+        return MHD_NO;
+    }
+    for (char *p = name; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    st->req.headers[st->req.header_count].name = name;
+    st->req.headers[st->req.header_count].value = val;
+    st->req.header_count++;
+    return MHD_YES;
+}
+
+static void fill_peer(request_state *st, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    st->req.peer[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, st->req.peer,
+                  sizeof st->req.peer);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                  st->req.peer, sizeof st->req.peer);
+}
+
+/* Runs the handler and queues its answer. */
+static enum MHD_Result respond(http_server *srv, request_state *st, struct MHD_Connection *conn)
+{
+    http_response resp = {0};
+    resp.status = 500;
+    resp.content_type = "text/plain";
+
+    st->responded = 1;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, st);
+    fill_peer(st, conn);
+    st->req.body = buf_cstr(&st->body);
+    st->req.body_len = st->body.len;
+
+    srv->cfg.handler(srv->cfg.handler_ctx, &st->req, &resp);
+
+    size_t len = resp.body.len;
+    void *data = buf_steal(&resp.body);
+    if (!data)
+        return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type);
+    for (int i = 0; i < resp.header_count; i++)
+        MHD_add_response_header(r, resp.header_names[i], resp.header_values[i]);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp.status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+    http_server *srv = cls;
+    request_state *st = *con_cls;
+    (void)url;
+    (void)version;
+
+    if (!st)
+        return MHD_NO; /* the URI callback ran out of memory */
+    if (st->responded) {
+        *upload_data_size = 0; /* answered early; drop what still arrives */
+        return MHD_YES;
+    }
+    if (!st->head_seen) {
+        st->head_seen = 1;
+        st->req.method = method;
+        if (!st->req.target_too_long)
+            return MHD_YES;
+        return respond(srv, st, conn);
+    }
+    if (*upload_data_size > 0) {
+        if (st->body.len + *upload_data_size > srv->cfg.max_body) {
+            st->req.body_too_large = 1;
+            *upload_data_size = 0;
+            buf_reset(&st->body);
+            return respond(srv, st, conn);
+        }
+        if (buf_append(&st->body, upload_data, *upload_data_size) < 0)
+            return MHD_NO;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return respond(srv, st, conn);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    (void)cls;
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    log_debug("http: %s", line);
+}
+
+/* "host:port", "[v6]:port" or ":port" into a socket address. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[128];
+    const char *colon;
+    memset(ss, 0, sizeof *ss);
+    if (listen[0] == '[') {
+        const char *end = strchr(listen, ']');
+        if (!end || end[1] != ':' || (size_t)(end - listen - 1) >= sizeof host)
+            return -1;
+        memcpy(host, listen + 1, (size_t)(end - listen - 1));
+        host[end - listen - 1] = '\0';
+        colon = end + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon || (size_t)(colon - listen) >= sizeof host)
+            return -1;
+        memcpy(host, listen, (size_t)(colon - listen));
+        host[colon - listen] = '\0';
+    }
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || colon[1] == '\0' || port < 0 || port > 65535)
+        return -1;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (host[0] == '\0') {
+        in4->sin_family = AF_INET;
+        in4->sin_addr.s_addr = htonl(INADDR_ANY);
+        in4->sin_port = htons((uint16_t)port);
+        *len = sizeof *in4;
+    } else if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        *len = sizeof *in4;
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *in6;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+http_server *http_server_start(const http_server_config *cfg)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    if (parse_listen(cfg->listen, &ss, &sslen) < 0) {
+        log_error("cannot parse listen address '%s' (want HOST:PORT)", cfg->listen);
+        return NULL;
+    }
+    http_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return NULL;
+    srv->cfg = *cfg;
+    unsigned threads = cfg->threads;
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned)n : 2;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+#ifdef MHD_USE_EPOLL
+    flags |= MHD_USE_EPOLL;
+#endif
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_headers,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_END);
+    if (!srv->mhd) {
+        log_error("cannot listen on %s", cfg->listen);
+        free(srv);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : 0;
+    return srv;
+}
+
+unsigned http_server_port(const http_server *srv)
+{
+    return srv->port;
+}
+
+void http_server_stop(http_server *srv)
+{
+    if (!srv)
+        return;
+    MHD_stop_daemon(srv->mhd);
+    free(srv);
+}

@@ -1,1 +1,191 @@
-/* placeholder: being written */
+/* memory.c: the "memory:" limits backend: claims in this process's memory.
+ *
+ * Right for one ecshotd (the embedded default). An open-addressing hash table
+ * of key → expiry (monotonic ms), striped by lock so that claims on
+ * different instances rarely contend. An expired entry is renewed in place
+ * and swept when a stripe fills up, so memory stays bounded by the number of
+ * claims alive at once; past MEMORY_MAX_ENTRIES live claims the backend
+ * refuses (LIMITS_ERROR), which callers turn into ServiceUnavailable: failing
+ * closed is the only answer that never lets a replay or a second screenshot
+ * through. "memory:?max=N" sets that bound. */
+#include "limits/limits.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#define STRIPES 64
+#define MEMORY_MAX_ENTRIES (1u << 20)
+
+typedef struct entry {
+    char *key;         /* "ns\0key" flattened to "ns:key"; NULL when empty */
+    int64_t expires;   /* monotonic ms */
+} entry;
+
+typedef struct stripe {
+    pthread_mutex_t lock;
+    entry *slots;
+    size_t cap;        /* power of two */
+    size_t used;       /* slots holding a key, expired or not */
+} stripe;
+
+typedef struct memory_limits {
+    limits base;
+    size_t max_per_stripe;
+    stripe stripes[STRIPES];
+} memory_limits;
+
+/* FNV-1a: keys are chosen by clients (nonces), but each stripe is bounded
+ * and probing is linear, so a collision flood costs CPU, not memory. */
+static uint64_t hash_key(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* The low bits pick the stripe; the next ones the slot within it. */
+static size_t slot_of(uint64_t h, size_t cap)
+{
+    return (size_t)(h / STRIPES) & (cap - 1);
+}
+
+/* Moves the live entries into a table of new_cap slots, dropping expired ones. */
+static int stripe_rehash(stripe *st, size_t new_cap, int64_t now)
+{
+    entry *slots = calloc(new_cap, sizeof *slots);
+    if (!slots)
+        return -1;
+    size_t used = 0;
+    for (size_t i = 0; i < st->cap; i++) {
+        entry *e = &st->slots[i];
+        if (!e->key)
+            continue;
+        if (e->expires <= now) {
+            free(e->key);
+            continue;
+        }
+        size_t j = slot_of(hash_key(e->key), new_cap);
+        while (slots[j].key)
+            j = (j + 1) & (new_cap - 1);
+        slots[j] = *e;
+        used++;
+    }
+    free(st->slots);
+    st->slots = slots;
+    st->cap = new_cap;
+    st->used = used;
+    return 0;
+}
+
+static int memory_claim(limits *l, const char *ns, const char *key, int64_t ttl_ms,
+                        int64_t *remaining_ms)
+{
+    memory_limits *m = (memory_limits *)l;
+    size_t nlen = strlen(ns), klen = strlen(key);
+    char *full = malloc(nlen + klen + 2);
+    if (!full)
+        return LIMITS_ERROR;
+    memcpy(full, ns, nlen);
+    full[nlen] = ':';
+    memcpy(full + nlen + 1, key, klen + 1);
+
+    uint64_t h = hash_key(full);
+    stripe *st = &m->stripes[h % STRIPES];
+    int64_t now = clock_monotonic_ms();
+    int rc = LIMITS_ERROR;
+
+    pthread_mutex_lock(&st->lock);
+    /* Keep the load under 1/2 so probes stay short, and the live claims
+     * under the bound; expired entries are swept before either counts. */
+    if (st->used >= m->max_per_stripe || (st->used + 1) * 2 > st->cap) {
+        if (st->cap && stripe_rehash(st, st->cap, now) < 0)
+            goto out;
+        if (st->used >= m->max_per_stripe) {
+            log_warn("limits: memory backend full (%zu live claims in one stripe)", st->used);
+            goto out;
+        }
+        if ((st->used + 1) * 2 > st->cap && stripe_rehash(st, st->cap ? st->cap * 2 : 64, now) < 0)
+            goto out;
+    }
+    size_t mask = st->cap - 1;
+    size_t i = slot_of(h, st->cap);
+    for (;; i = (i + 1) & mask) {
+        entry *e = &st->slots[i];
+        if (!e->key)
+            break;
+        if (strcmp(e->key, full) == 0) {
+            if (e->expires > now) {
+                if (remaining_ms)
+                    *remaining_ms = e->expires - now;
+                rc = LIMITS_HELD;
+                goto out;
+            }
+            e->expires = now + ttl_ms;
+            rc = LIMITS_CLAIMED;
+            goto out;
+        }
+    }
+    /* Absent: take the empty slot that ended the probe. Expired entries on
+     * the way stay until the next sweep, so probe chains are never broken. */
+    st->slots[i].key = full;
+    st->slots[i].expires = now + ttl_ms;
+    st->used++;
+    full = NULL;
+    rc = LIMITS_CLAIMED;
+out:
+    pthread_mutex_unlock(&st->lock);
+    free(full);
+    return rc;
+}
+
+static void memory_close(limits *l)
+{
+    memory_limits *m = (memory_limits *)l;
+    for (int s = 0; s < STRIPES; s++) {
+        for (size_t i = 0; i < m->stripes[s].cap; i++)
+            free(m->stripes[s].slots[i].key);
+        free(m->stripes[s].slots);
+        pthread_mutex_destroy(&m->stripes[s].lock);
+    }
+    free(m);
+}
+
+static int memory_open(const char *url, limits **out);
+
+const limits_driver limits_memory_driver = {
+    .scheme = "memory:",
+    .open = memory_open,
+    .close = memory_close,
+    .claim = memory_claim,
+};
+
+static int memory_open(const char *url, limits **out)
+{
+    size_t max_entries = MEMORY_MAX_ENTRIES;
+    const char *q = strstr(url, "?max=");
+    if (q) {
+        char *end;
+        unsigned long v = strtoul(q + 5, &end, 10);
+        if (*end || v == 0) {
+            log_error("limits: bad max in '%s'", url);
+            return -1;
+        }
+        max_entries = v;
+    }
+    memory_limits *m = calloc(1, sizeof *m);
+    if (!m)
+        return -1;
+    m->base.driver = &limits_memory_driver;
+    m->max_per_stripe = max_entries / STRIPES ? max_entries / STRIPES : 1;
+    for (int s = 0; s < STRIPES; s++)
+        pthread_mutex_init(&m->stripes[s].lock, NULL);
+    *out = &m->base;
+    return 0;
+}

@@ -1,1 +1,890 @@
-/* placeholder: being written */
+/* sqlite.c: the "sqlite:PATH" store backend, the embedded default.
+ *
+ * One database file in WAL mode: readers never wait for the writer, so the
+ * daemon keeps answering while an operator's ecshot command writes to the
+ * same file, and a busy timeout makes two writers queue instead of fail.
+ *
+ * A store holds a pool of connections. A call checks one out (under a mutex;
+ * it waits on a condition variable when all POOL_MAX are in use), runs the
+ * statements prepared on that connection, and returns it. Reads on
+ * different connections run in parallel; a connection is only ever used by
+ * one thread at a time, which is why it is opened SQLITE_OPEN_NOMUTEX.
+ *
+ * The schema is an ordered list of migrations; PRAGMA user_version records
+ * how many have been applied. Opening a store applies the missing ones in
+ * one transaction, so a later ecshot adds a migration and never edits one. */
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define SQLITE_SCHEME "sqlite:"
+#define BUSY_TIMEOUT_MS 5000
+#define POOL_MAX 32
+#define ECSHOT_APPLICATION_ID 0x65637368 /* "ecsh": marks the file as ours */
+
+/* migrations[i] takes the schema from version i to version i + 1. Append
+ * only: a database out there may be at any version. */
+static const char *const migrations[] = {
+    /* 1: accounts, RAM users, AccessKeys, policies, instances, tags. */
+    "CREATE TABLE accounts ("
+    "  id TEXT NOT NULL PRIMARY KEY);"
+    "CREATE TABLE users ("
+    "  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  PRIMARY KEY (account_id, name));"
+    /* user_name NULL: the account's own (root) key. */
+    "CREATE TABLE access_keys ("
+    "  id TEXT NOT NULL PRIMARY KEY,"
+    "  secret TEXT NOT NULL,"
+    "  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  user_name TEXT,"
+    "  active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),"
+    "  FOREIGN KEY (account_id, user_name) REFERENCES users(account_id, name)"
+    "    ON DELETE CASCADE);"
+    "CREATE INDEX access_keys_owner ON access_keys(account_id, user_name);"
+    "CREATE TABLE policies ("
+    "  account_id TEXT NOT NULL,"
+    "  user_name TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  document TEXT NOT NULL,"
+    "  PRIMARY KEY (account_id, user_name, name),"
+    "  FOREIGN KEY (account_id, user_name) REFERENCES users(account_id, name)"
+    "    ON DELETE CASCADE);"
+    "CREATE TABLE instances ("
+    "  id TEXT NOT NULL PRIMARY KEY,"
+    "  region TEXT NOT NULL,"
+    "  account_id TEXT NOT NULL REFERENCES accounts(id),"
+    "  type TEXT NOT NULL,"
+    "  status TEXT NOT NULL"
+    "    CHECK (status IN ('Pending', 'Starting', 'Running', 'Stopping', 'Stopped')),"
+    "  console_url TEXT NOT NULL);"
+    "CREATE INDEX instances_account ON instances(account_id);"
+    "CREATE TABLE instance_tags ("
+    "  instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (instance_id, key));",
+};
+
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* Every statement a connection runs, prepared the first time it is needed
+ * and reused (reset) after. */
+enum stmt_id {
+    STMT_BEGIN_IMMEDIATE,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT_KEY_GET,
+    STMT_USER_POLICIES,
+    STMT_INSTANCE_GET,
+    STMT_INSTANCE_LIST,
+    STMT_ACCOUNT_CREATE,
+    STMT_USER_CREATE,
+    STMT_KEY_CREATE,
+    STMT_KEY_SET_ACTIVE,
+    STMT_POLICY_ATTACH,
+    STMT_INSTANCE_ADD,
+    STMT_TAG_ADD,
+    STMT_INSTANCE_SET_STATUS,
+    STMT_INSTANCE_REMOVE,
+    STMT_COUNT
+};
+
+/* An instance and its tags come from one statement (one read snapshot):
+ * rows of the instance's columns, each with one tag (or NULLs when none). */
+#define INSTANCE_COLUMNS                                                              \
+    "SELECT i.id, i.region, i.account_id, i.type, i.status, i.console_url, t.key, t.value" \
+    " FROM instances i LEFT JOIN instance_tags t ON t.instance_id = i.id"
+
+static const char *const stmt_sql[STMT_COUNT] = {
+    [STMT_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_KEY_GET] = "SELECT id, secret, account_id, user_name, active FROM access_keys"
+                     " WHERE id = ?1",
+    [STMT_USER_POLICIES] = "SELECT name, document FROM policies"
+                           " WHERE account_id = ?1 AND user_name = ?2 ORDER BY name",
+    [STMT_INSTANCE_GET] = INSTANCE_COLUMNS " WHERE i.id = ?1 ORDER BY t.key",
+    [STMT_INSTANCE_LIST] = INSTANCE_COLUMNS " ORDER BY i.id, t.key",
+    [STMT_ACCOUNT_CREATE] = "INSERT INTO accounts (id) VALUES (?1)",
+    [STMT_USER_CREATE] = "INSERT INTO users (account_id, name) VALUES (?1, ?2)",
+    [STMT_KEY_CREATE] = "INSERT INTO access_keys (id, secret, account_id, user_name, active)"
+                        " VALUES (?1, ?2, ?3, ?4, 1)",
+    [STMT_KEY_SET_ACTIVE] = "UPDATE access_keys SET active = ?2 WHERE id = ?1",
+    [STMT_POLICY_ATTACH] = "INSERT INTO policies (account_id, user_name, name, document)"
+                           " VALUES (?1, ?2, ?3, ?4)"
+                           " ON CONFLICT (account_id, user_name, name)"
+                           " DO UPDATE SET document = excluded.document",
+    [STMT_INSTANCE_ADD] = "INSERT INTO instances (id, region, account_id, type, status, console_url)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [STMT_TAG_ADD] = "INSERT INTO instance_tags (instance_id, key, value) VALUES (?1, ?2, ?3)",
+    [STMT_INSTANCE_SET_STATUS] = "UPDATE instances SET status = ?2 WHERE id = ?1",
+    [STMT_INSTANCE_REMOVE] = "DELETE FROM instances WHERE id = ?1",
+};
+
+extern const store_driver store_sqlite_driver; /* defined at the end */
+
+typedef struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[STMT_COUNT];
+    struct conn *next;          /* in the idle list */
+} conn;
+
+typedef struct sqlite_store {
+    store base;
+    char *path;
+    pthread_mutex_t lock;       /* guards idle and opened */
+    pthread_cond_t returned;    /* signalled when a connection goes back */
+    conn *idle;
+    int opened;                 /* connections that exist, idle or checked out */
+} sqlite_store;
+
+/* ---- connections ---- */
+
+static void conn_close(conn *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < STMT_COUNT; i++)
+        sqlite3_finalize(c->stmt[i]);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+static int conn_exec(conn *c, const char *sql, const char *what)
+{
+    char *err = NULL;
+    if (sqlite3_exec(c->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        log_error("sqlite: %s: %s", what, err ? err : sqlite3_errmsg(c->db));
+        sqlite3_free(err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The one integer a PRAGMA query returns, or -1. */
+static long long conn_pragma_int(conn *c, const char *sql)
+{
+    sqlite3_stmt *st;
+    long long v = -1;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        log_error("sqlite: %s: %s", sql, sqlite3_errmsg(c->db));
+        return -1;
+    }
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    else
+        log_error("sqlite: %s: %s", sql, sqlite3_errmsg(c->db));
+    sqlite3_finalize(st);
+    return v;
+}
+
+static conn *conn_open(const char *path)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        log_error("sqlite: out of memory");
+        return NULL;
+    }
+    /* No SQLITE_OPEN_CREATE: sqlite_open made the file, with our mode. */
+    int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("sqlite: %s: %s", path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        conn_close(c);
+        return NULL;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    if (conn_exec(c, "PRAGMA foreign_keys = ON", path) != 0) {
+        conn_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* The statement, prepared on first use. */
+static sqlite3_stmt *conn_stmt(conn *c, enum stmt_id id)
+{
+    if (!c->stmt[id] && sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                           &c->stmt[id], NULL) != SQLITE_OK) {
+        log_error("sqlite: preparing \"%s\": %s", stmt_sql[id], sqlite3_errmsg(c->db));
+        c->stmt[id] = NULL;
+    }
+    return c->stmt[id];
+}
+
+/* Ready for the next use: ends the statement's read of the database (so
+ * WAL checkpoints are not held back) and drops bound strings. */
+static void stmt_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Binds n strings (const char *, NULL for SQL NULL) to ?1..?n. The strings
+ * must live until stmt_done. */
+static int bind_vstrings(sqlite3_stmt *st, int n, va_list ap)
+{
+    int rc = SQLITE_OK;
+    for (int i = 1; i <= n && rc == SQLITE_OK; i++) {
+        const char *s = va_arg(ap, const char *);
+        rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+    }
+    return rc;
+}
+
+static int bind_strings(sqlite3_stmt *st, int n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    int rc = bind_vstrings(st, n, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* A failed step (or bind) as a store result: constraint violations are the
+ * caller's doing and are not logged; anything else is. */
+static int result_of(conn *c, int rc, const char *what)
+{
+    switch (rc) {
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+    case SQLITE_CONSTRAINT_UNIQUE:
+        return STORE_EXISTS;
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+    case SQLITE_CONSTRAINT_CHECK:
+    case SQLITE_CONSTRAINT_NOTNULL:
+        return STORE_INVALID;
+    default:
+        log_error("sqlite: %s: %s", what, sqlite3_errmsg(c->db));
+        return STORE_ERROR;
+    }
+}
+
+/* Runs a statement that returns no rows with n string parameters. */
+static int conn_write(conn *c, enum stmt_id id, const char *what, int n, ...)
+{
+    sqlite3_stmt *st = conn_stmt(c, id);
+    if (!st)
+        return STORE_ERROR;
+    va_list ap;
+    va_start(ap, n);
+    int rc = bind_vstrings(st, n, ap);
+    va_end(ap);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    int result = rc == SQLITE_DONE ? STORE_OK : result_of(c, rc, what);
+    stmt_done(st);
+    return result;
+}
+
+static int conn_begin(conn *c)
+{
+    return conn_write(c, STMT_BEGIN_IMMEDIATE, "begin", 0);
+}
+
+static int conn_commit(conn *c)
+{
+    return conn_write(c, STMT_COMMIT, "commit", 0);
+}
+
+/* Rolls back what is still open: some errors (I/O, busy) already ended the
+ * transaction, and ROLLBACK outside one is itself an error. */
+static void conn_rollback(conn *c)
+{
+    if (!sqlite3_get_autocommit(c->db))
+        conn_write(c, STMT_ROLLBACK, "rollback", 0);
+}
+
+/* ---- the pool ---- */
+
+static conn *checkout(sqlite_store *ss)
+{
+    pthread_mutex_lock(&ss->lock);
+    while (!ss->idle && ss->opened >= POOL_MAX)
+        pthread_cond_wait(&ss->returned, &ss->lock);
+    conn *c = ss->idle;
+    if (c) {
+        ss->idle = c->next;
+        pthread_mutex_unlock(&ss->lock);
+        return c;
+    }
+    ss->opened++; /* reserve the slot; open outside the lock */
+    pthread_mutex_unlock(&ss->lock);
+    c = conn_open(ss->path);
+    if (!c) {
+        pthread_mutex_lock(&ss->lock);
+        ss->opened--;
+        pthread_cond_signal(&ss->returned);
+        pthread_mutex_unlock(&ss->lock);
+    }
+    return c;
+}
+
+static void checkin(sqlite_store *ss, conn *c)
+{
+    pthread_mutex_lock(&ss->lock);
+    c->next = ss->idle;
+    ss->idle = c;
+    pthread_cond_signal(&ss->returned);
+    pthread_mutex_unlock(&ss->lock);
+}
+
+/* ---- opening: file, mode, journal, schema ---- */
+
+/* Creates the file 0600 when missing: it holds AccessKey secrets, and
+ * SQLite gives its -wal and -shm files the mode of the database file. */
+static int create_private_file(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_error("sqlite: %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077))
+        log_warn("sqlite: %s is open to other users (mode %03o); it holds secrets", path,
+                 (unsigned)(st.st_mode & 0777));
+    close(fd);
+    return 0;
+}
+
+/* Applies the migrations the database lacks. Checked again inside the
+ * write transaction: another process may have migrated in between. */
+static int migrate(conn *c, const char *path)
+{
+    long long version = conn_pragma_int(c, "PRAGMA user_version");
+    if (version == SCHEMA_VERSION)
+        return 0;
+    if (conn_begin(c) != STORE_OK)
+        return -1;
+    version = conn_pragma_int(c, "PRAGMA user_version");
+    long long app = conn_pragma_int(c, "PRAGMA application_id");
+    if (version < 0 || app < 0)
+        goto fail;
+    if (version > SCHEMA_VERSION) {
+        log_error("sqlite: %s has schema version %lld; this ecshot knows up to %d", path, version,
+                  SCHEMA_VERSION);
+        goto fail;
+    }
+    if (app != 0 && app != ECSHOT_APPLICATION_ID) {
+        log_error("sqlite: %s belongs to another application (application_id %lld)", path, app);
+        goto fail;
+    }
+    for (long long v = version; v < SCHEMA_VERSION; v++) {
+        char what[64];
+        snprintf(what, sizeof what, "migration to schema version %lld", v + 1);
+        if (conn_exec(c, migrations[v], what) != 0)
+            goto fail;
+    }
+    char set_version[96];
+    snprintf(set_version, sizeof set_version,
+             "PRAGMA application_id = %d; PRAGMA user_version = %d", ECSHOT_APPLICATION_ID,
+             SCHEMA_VERSION);
+    if (conn_exec(c, set_version, path) != 0 || conn_commit(c) != STORE_OK)
+        goto fail;
+    if (version > 0)
+        log_info("sqlite: %s migrated from schema version %lld to %d", path, version,
+                 SCHEMA_VERSION);
+    return 0;
+fail:
+    conn_rollback(c);
+    return -1;
+}
+
+/* Switches the file to WAL (a lasting property of the file, so this is a
+ * no-op after the first time). */
+static int use_wal(conn *c, const char *path)
+{
+    sqlite3_stmt *st;
+    int ok = 0;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const unsigned char *mode = sqlite3_column_text(st, 0);
+            ok = mode && strcmp((const char *)mode, "wal") == 0;
+        }
+        sqlite3_finalize(st);
+    }
+    if (!ok)
+        log_error("sqlite: %s: cannot use WAL mode: %s", path, sqlite3_errmsg(c->db));
+    return ok ? 0 : -1;
+}
+
+static void sqlite_close(store *s);
+
+static int sqlite_open(const char *url, store **out)
+{
+    const char *path = url + strlen(SQLITE_SCHEME);
+    *out = NULL;
+    if (*path == '\0') {
+        log_error("sqlite: the store URL names no file (sqlite:PATH)");
+        return STORE_INVALID;
+    }
+    /* Each pooled connection of ":memory:" would be a database of its own. */
+    if (strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0) {
+        log_error("sqlite: %s: give the path of a database file", path);
+        return STORE_INVALID;
+    }
+    if (!sqlite3_threadsafe()) {
+        log_error("sqlite: this SQLite library was built without thread support");
+        return STORE_ERROR;
+    }
+    sqlite_store *ss = calloc(1, sizeof *ss);
+    if (!ss || !(ss->path = strdup(path))) {
+        free(ss);
+        log_error("sqlite: out of memory");
+        return STORE_ERROR;
+    }
+    ss->base.driver = &store_sqlite_driver;
+    pthread_mutex_init(&ss->lock, NULL);
+    pthread_cond_init(&ss->returned, NULL);
+
+    if (create_private_file(path) != 0)
+        goto fail;
+    conn *c = checkout(ss);
+    if (!c)
+        goto fail;
+    int ok = use_wal(c, path) == 0 && migrate(c, path) == 0;
+    checkin(ss, c);
+    if (!ok)
+        goto fail;
+    *out = &ss->base;
+    return STORE_OK;
+fail:
+    sqlite_close(&ss->base);
+    return STORE_ERROR;
+}
+
+/* Every connection must have been returned: a store is closed when its
+ * users are done with it. */
+static void sqlite_close(store *s)
+{
+    sqlite_store *ss = (sqlite_store *)s;
+    while (ss->idle) {
+        conn *next = ss->idle->next;
+        conn_close(ss->idle);
+        ss->idle = next;
+    }
+    pthread_cond_destroy(&ss->returned);
+    pthread_mutex_destroy(&ss->lock);
+    free(ss->path);
+    free(ss);
+}
+
+/* ---- reading rows ---- */
+
+/* Copies a text column into a field of cap bytes; NULL reads as "". A value
+ * too long for the field (written by something other than ecshot) is an
+ * error, never cut. */
+static int copy_column(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    if (!t) {
+        dst[0] = '\0';
+        return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : -1; /* else out of memory */
+    }
+    if (n >= cap)
+        return -1;
+    memcpy(dst, t, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+/* Fills inst's own columns from the current row. */
+static int read_instance(sqlite3_stmt *st, instance *inst)
+{
+    inst->tag_count = 0;
+    return copy_column(st, 0, inst->id, sizeof inst->id) ||
+           copy_column(st, 1, inst->region, sizeof inst->region) ||
+           copy_column(st, 2, inst->account_id, sizeof inst->account_id) ||
+           copy_column(st, 3, inst->type, sizeof inst->type) ||
+           copy_column(st, 4, inst->status, sizeof inst->status) ||
+           copy_column(st, 5, inst->console_url, sizeof inst->console_url)
+               ? -1
+               : 0;
+}
+
+/* Adds the current row's tag, if it has one. */
+static int read_tag(sqlite3_stmt *st, instance *inst)
+{
+    if (sqlite3_column_type(st, 6) == SQLITE_NULL)
+        return 0;
+    if (inst->tag_count == STORE_TAGS_MAX)
+        return -1;
+    instance_tag *t = &inst->tags[inst->tag_count];
+    if (copy_column(st, 6, t->key, sizeof t->key) ||
+        copy_column(st, 7, t->value, sizeof t->value))
+        return -1;
+    inst->tag_count++;
+    return 0;
+}
+
+/* ---- the driver's functions ---- */
+
+static int sqlite_key_get(store *s, const char *access_key_id, access_key *out)
+{
+    if (!access_key_id || !out)
+        return STORE_INVALID;
+    if (!store_valid_id(access_key_id))
+        return STORE_NOT_FOUND; /* no such key can have been stored */
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    sqlite3_stmt *st = conn_stmt(c, STMT_KEY_GET);
+    int result = STORE_ERROR;
+    if (st) {
+        int rc = bind_strings(st, 1, access_key_id);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            if (copy_column(st, 0, out->id, sizeof out->id) ||
+                copy_column(st, 1, out->secret, sizeof out->secret) ||
+                copy_column(st, 2, out->account_id, sizeof out->account_id) ||
+                copy_column(st, 3, out->user, sizeof out->user)) {
+                log_error("sqlite: access key %s: a stored field does not fit", access_key_id);
+            } else {
+                out->active = sqlite3_column_int(st, 4) != 0;
+                result = STORE_OK;
+            }
+        } else if (rc == SQLITE_DONE) {
+            result = STORE_NOT_FOUND;
+        } else {
+            result = result_of(c, rc, "key_get");
+        }
+        stmt_done(st);
+    }
+    checkin(ss, c);
+    return result;
+}
+
+/* Appends the current row to *docs. */
+static int append_policy(sqlite3_stmt *st, policy_doc **docs, size_t *count, size_t *cap)
+{
+    if (*count == *cap) {
+        size_t n = *cap ? *cap * 2 : 4;
+        policy_doc *p = realloc(*docs, n * sizeof *p);
+        if (!p)
+            return -1;
+        *docs = p;
+        *cap = n;
+    }
+    policy_doc *d = &(*docs)[*count];
+    const unsigned char *text = sqlite3_column_text(st, 1);
+    size_t len = (size_t)sqlite3_column_bytes(st, 1);
+    if (!text || copy_column(st, 0, d->name, sizeof d->name))
+        return -1;
+    if (!(d->document = malloc(len + 1)))
+        return -1;
+    memcpy(d->document, text, len);
+    d->document[len] = '\0';
+    (*count)++;
+    return 0;
+}
+
+static int sqlite_user_policies(store *s, const char *account_id, const char *user,
+                                policy_doc **out, size_t *count)
+{
+    if (!account_id || !out || !count)
+        return STORE_INVALID;
+    *out = NULL;
+    *count = 0;
+    /* The root has no policies; names that cannot be stored have none. */
+    if (!user || !store_valid_owner(account_id) || !store_valid_owner(user))
+        return STORE_OK;
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    sqlite3_stmt *st = conn_stmt(c, STMT_USER_POLICIES);
+    int result = STORE_ERROR;
+    policy_doc *docs = NULL;
+    size_t n = 0, cap = 0;
+    if (st) {
+        int rc = bind_strings(st, 2, account_id, user);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+            if (append_policy(st, &docs, &n, &cap) != 0) {
+                log_error("sqlite: policies of %s/%s: out of memory or a name that does not fit",
+                          account_id, user);
+                rc = SQLITE_NOMEM;
+                break;
+            }
+        }
+        if (rc == SQLITE_DONE)
+            result = STORE_OK;
+        else if (rc != SQLITE_NOMEM)
+            result = result_of(c, rc, "user_policies");
+        stmt_done(st);
+    }
+    checkin(ss, c);
+    if (result != STORE_OK) {
+        store_policies_free(docs, n);
+        return result;
+    }
+    *out = docs;
+    *count = n;
+    return STORE_OK;
+}
+
+static int sqlite_instance_get(store *s, const char *instance_id, instance *out)
+{
+    if (!instance_id || !out)
+        return STORE_INVALID;
+    if (!store_valid_id(instance_id))
+        return STORE_NOT_FOUND;
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    sqlite3_stmt *st = conn_stmt(c, STMT_INSTANCE_GET);
+    int result = STORE_ERROR;
+    if (st) {
+        int rc = bind_strings(st, 1, instance_id);
+        int rows = 0, bad = 0;
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+            if ((rows++ == 0 && read_instance(st, out) != 0) || read_tag(st, out) != 0) {
+                bad = 1;
+                break;
+            }
+        }
+        if (bad)
+            log_error("sqlite: instance %s: a stored field or its tags do not fit", instance_id);
+        else if (rc == SQLITE_DONE)
+            result = rows ? STORE_OK : STORE_NOT_FOUND;
+        else
+            result = result_of(c, rc, "instance_get");
+        stmt_done(st);
+    }
+    checkin(ss, c);
+    return result;
+}
+
+/* Streams the instances, one per run of rows with the same id. fn runs with
+ * the statement open (a read snapshot): it may use the store, which hands
+ * it another connection. */
+static int sqlite_instance_list(store *s, int (*fn)(void *ctx, const instance *inst), void *ctx)
+{
+    if (!fn)
+        return STORE_INVALID;
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    instance *inst = malloc(sizeof *inst);
+    sqlite3_stmt *st = conn_stmt(c, STMT_INSTANCE_LIST);
+    int result = STORE_ERROR;
+    if (inst && st) {
+        int rc = SQLITE_OK, have = 0, stop = 0, bad = 0;
+        while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const unsigned char *id = sqlite3_column_text(st, 0);
+            if (have && id && strcmp((const char *)id, inst->id) != 0) {
+                stop = fn(ctx, inst) != 0;
+                have = 0;
+                if (stop)
+                    break;
+            }
+            if ((!have && read_instance(st, inst) != 0) || read_tag(st, inst) != 0) {
+                bad = 1;
+                break;
+            }
+            have = 1;
+        }
+        if (bad) {
+            log_error("sqlite: instance_list: a stored field or its tags do not fit");
+        } else if (stop) {
+            result = STORE_OK;
+        } else if (rc == SQLITE_DONE) {
+            if (have)
+                fn(ctx, inst); /* the last one; nothing follows to stop */
+            result = STORE_OK;
+        } else {
+            result = result_of(c, rc, "instance_list");
+        }
+        stmt_done(st);
+    } else if (!inst) {
+        log_error("sqlite: instance_list: out of memory");
+    }
+    free(inst);
+    checkin(ss, c);
+    return result;
+}
+
+/* Runs one write statement with n string parameters on a pooled connection. */
+static int pooled_write(store *s, enum stmt_id id, const char *what, int n, const char *a,
+                        const char *b, const char *c3, const char *d)
+{
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    int result = conn_write(c, id, what, n, a, b, c3, d);
+    checkin(ss, c);
+    return result;
+}
+
+static int sqlite_account_create(store *s, const char *account_id)
+{
+    if (!store_valid_owner(account_id))
+        return STORE_INVALID;
+    return pooled_write(s, STMT_ACCOUNT_CREATE, "account_create", 1, account_id, NULL, NULL, NULL);
+}
+
+static int sqlite_user_create(store *s, const char *account_id, const char *user)
+{
+    if (!store_valid_owner(account_id) || !store_valid_owner(user))
+        return STORE_INVALID;
+    return pooled_write(s, STMT_USER_CREATE, "user_create", 2, account_id, user, NULL, NULL);
+}
+
+static int sqlite_key_create(store *s, const char *account_id, const char *user, const char *id,
+                             const char *secret)
+{
+    if (user && *user == '\0')
+        user = NULL; /* the account's own key */
+    if (!store_valid_owner(account_id) || (user && !store_valid_owner(user)) ||
+        !store_valid_id(id) || !store_valid_secret(secret))
+        return STORE_INVALID;
+    return pooled_write(s, STMT_KEY_CREATE, "key_create", 4, id, secret, account_id, user);
+}
+
+/* The number of rows the last statement on c changed, as a result. */
+static int changed_or_not_found(conn *c, int result)
+{
+    if (result == STORE_OK && sqlite3_changes(c->db) == 0)
+        return STORE_NOT_FOUND;
+    return result;
+}
+
+static int sqlite_key_set_active(store *s, const char *access_key_id, int active)
+{
+    if (!access_key_id)
+        return STORE_INVALID;
+    if (!store_valid_id(access_key_id))
+        return STORE_NOT_FOUND;
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    sqlite3_stmt *st = conn_stmt(c, STMT_KEY_SET_ACTIVE);
+    int result = STORE_ERROR;
+    if (st) {
+        int rc = bind_strings(st, 1, access_key_id);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int(st, 2, active != 0);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        result = changed_or_not_found(c, rc == SQLITE_DONE ? STORE_OK
+                                                           : result_of(c, rc, "key_set_active"));
+        stmt_done(st);
+    }
+    checkin(ss, c);
+    return result;
+}
+
+static int sqlite_policy_attach(store *s, const char *account_id, const char *user,
+                                const char *name, const char *document)
+{
+    if (!store_valid_owner(account_id) || !store_valid_owner(user) || !store_valid_id(name) ||
+        !document || *document == '\0')
+        return STORE_INVALID;
+    return pooled_write(s, STMT_POLICY_ATTACH, "policy_attach", 4, account_id, user, name,
+                        document);
+}
+
+static int sqlite_instance_add(store *s, const instance *inst)
+{
+    if (!store_valid_instance(inst))
+        return STORE_INVALID;
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    int result = conn_begin(c);
+    if (result == STORE_OK) {
+        sqlite3_stmt *st = conn_stmt(c, STMT_INSTANCE_ADD);
+        result = STORE_ERROR;
+        if (st) {
+            int rc = bind_strings(st, 6, inst->id, inst->region, inst->account_id, inst->type,
+                                  inst->status, inst->console_url);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+            result = rc == SQLITE_DONE ? STORE_OK : result_of(c, rc, "instance_add");
+            stmt_done(st);
+        }
+        for (size_t i = 0; i < inst->tag_count && result == STORE_OK; i++)
+            result = conn_write(c, STMT_TAG_ADD, "instance_add (tag)", 3, inst->id,
+                                inst->tags[i].key, inst->tags[i].value);
+        if (result == STORE_OK)
+            result = conn_commit(c);
+        if (result != STORE_OK)
+            conn_rollback(c);
+    }
+    checkin(ss, c);
+    return result;
+}
+
+static int sqlite_instance_set_status(store *s, const char *instance_id, const char *status)
+{
+    if (!instance_id || !store_valid_status(status))
+        return STORE_INVALID;
+    if (!store_valid_id(instance_id))
+        return STORE_NOT_FOUND;
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    int result = changed_or_not_found(
+        c, conn_write(c, STMT_INSTANCE_SET_STATUS, "instance_set_status", 2, instance_id, status));
+    checkin(ss, c);
+    return result;
+}
+
+static int sqlite_instance_remove(store *s, const char *instance_id)
+{
+    if (!instance_id)
+        return STORE_INVALID;
+    if (!store_valid_id(instance_id))
+        return STORE_NOT_FOUND;
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    /* Tags go with it (ON DELETE CASCADE); changes() counts only instances. */
+    int result = changed_or_not_found(
+        c, conn_write(c, STMT_INSTANCE_REMOVE, "instance_remove", 1, instance_id));
+    checkin(ss, c);
+    return result;
+}
+
+const store_driver store_sqlite_driver = {
+    .scheme = SQLITE_SCHEME,
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .key_get = sqlite_key_get,
+    .user_policies = sqlite_user_policies,
+    .instance_get = sqlite_instance_get,
+    .account_create = sqlite_account_create,
+    .user_create = sqlite_user_create,
+    .key_create = sqlite_key_create,
+    .key_set_active = sqlite_key_set_active,
+    .policy_attach = sqlite_policy_attach,
+    .instance_add = sqlite_instance_add,
+    .instance_set_status = sqlite_instance_set_status,
+    .instance_remove = sqlite_instance_remove,
+    .instance_list = sqlite_instance_list,
+};

@@ -1,1 +1,246 @@
-/* placeholder: being written */
+/* store.c: picks a store backend by URL, and the rules every backend keeps.
+ *
+ * The drivers table below is the one place a backend is listed: adding one
+ * (say "postgresql://") is a file of its own plus a line here. The input
+ * rules live here too, so that every backend refuses the same things and
+ * the CLI can check them before it asks. */
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+extern const store_driver store_sqlite_driver; /* sqlite.c */
+
+static const store_driver *const drivers[] = {
+    &store_sqlite_driver,
+};
+
+#define DRIVER_COUNT (sizeof drivers / sizeof drivers[0])
+
+store *store_open(const char *url)
+{
+    if (!url) {
+        log_error("store: no store URL given");
+        return NULL;
+    }
+    for (size_t i = 0; i < DRIVER_COUNT; i++) {
+        const char *scheme = drivers[i]->scheme;
+        if (strncmp(url, scheme, strlen(scheme)) != 0)
+            continue;
+        store *s = NULL;
+        if (drivers[i]->open(url, &s) != STORE_OK)
+            return NULL; /* the driver said why */
+        return s;
+    }
+    /* The URL is not logged: a database URL may carry a password. */
+    log_error("store: the store URL names no known backend (known: sqlite:PATH)");
+    return NULL;
+}
+
+void store_close(store *s)
+{
+    if (s)
+        s->driver->close(s);
+}
+
+void store_policies_free(policy_doc *docs, size_t count)
+{
+    if (!docs)
+        return;
+    for (size_t i = 0; i < count; i++)
+        free(docs[i].document);
+    free(docs);
+}
+
+/* ---- thin wrappers ---- */
+
+int store_key_get(store *s, const char *access_key_id, access_key *out)
+{
+    return s->driver->key_get(s, access_key_id, out);
+}
+
+int store_user_policies(store *s, const char *account_id, const char *user, policy_doc **out,
+                        size_t *count)
+{
+    return s->driver->user_policies(s, account_id, user, out, count);
+}
+
+int store_instance_get(store *s, const char *instance_id, instance *out)
+{
+    return s->driver->instance_get(s, instance_id, out);
+}
+
+int store_account_create(store *s, const char *account_id)
+{
+    return s->driver->account_create(s, account_id);
+}
+
+int store_user_create(store *s, const char *account_id, const char *user)
+{
+    return s->driver->user_create(s, account_id, user);
+}
+
+int store_key_create(store *s, const char *account_id, const char *user, const char *id,
+                     const char *secret)
+{
+    return s->driver->key_create(s, account_id, user, id, secret);
+}
+
+int store_key_set_active(store *s, const char *access_key_id, int active)
+{
+    return s->driver->key_set_active(s, access_key_id, active);
+}
+
+int store_policy_attach(store *s, const char *account_id, const char *user, const char *name,
+                        const char *document)
+{
+    return s->driver->policy_attach(s, account_id, user, name, document);
+}
+
+int store_instance_add(store *s, const instance *inst)
+{
+    return s->driver->instance_add(s, inst);
+}
+
+int store_instance_set_status(store *s, const char *instance_id, const char *status)
+{
+    return s->driver->instance_set_status(s, instance_id, status);
+}
+
+int store_instance_remove(store *s, const char *instance_id)
+{
+    return s->driver->instance_remove(s, instance_id);
+}
+
+int store_instance_list(store *s, int (*fn)(void *ctx, const instance *inst), void *ctx)
+{
+    return s->driver->instance_list(s, fn, ctx);
+}
+
+/* ---- input rules ---- */
+
+/* Length of s when it ends within cap bytes (so fits a field of that size
+ * with its NUL), else cap. Never reads past cap. */
+static size_t bounded_len(const char *s, size_t cap)
+{
+    return strnlen(s, cap);
+}
+
+/* 1..cap-1 bytes in '!'..'~'. */
+static int graphic_ascii(const char *s, size_t cap)
+{
+    if (!s)
+        return 0;
+    size_t n = bounded_len(s, cap);
+    if (n == 0 || n == cap)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* Well-formed UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF) without C0 controls or DEL: text that renders safely in a JSON
+ * or XML response and on an operator's terminal. */
+static int clean_utf8(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f)
+                return 0;
+            i++;
+            continue;
+        }
+        size_t extra;
+        unsigned cp, min;
+        if (c >= 0xc2 && c <= 0xdf) {
+            extra = 1, cp = c & 0x1f, min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            extra = 2, cp = c & 0x0f, min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            extra = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return 0;
+        }
+        if (n - i <= extra)
+            return 0;
+        for (size_t k = 1; k <= extra; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += extra + 1;
+    }
+    return 1;
+}
+
+/* min_len..cap-1 bytes of clean UTF-8. */
+static int clean_text(const char *s, size_t min_len, size_t cap)
+{
+    if (!s)
+        return 0;
+    size_t n = bounded_len(s, cap);
+    if (n < min_len || n == cap)
+        return 0;
+    return clean_utf8((const unsigned char *)s, n);
+}
+
+int store_valid_id(const char *s)
+{
+    return graphic_ascii(s, STORE_ID_MAX);
+}
+
+int store_valid_owner(const char *s)
+{
+    return store_valid_id(s) && !strchr(s, '/') && !strchr(s, ':');
+}
+
+int store_valid_secret(const char *s)
+{
+    return graphic_ascii(s, STORE_SECRET_MAX);
+}
+
+int store_valid_status(const char *s)
+{
+    static const char *const statuses[] = {"Pending", "Starting", "Running", "Stopping", "Stopped"};
+    if (!s)
+        return 0;
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+        if (strcmp(s, statuses[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int store_valid_tag(const char *key, const char *value)
+{
+    return clean_text(key, 1, STORE_TAG_KEY_MAX) && clean_text(value, 0, STORE_TAG_VALUE_MAX);
+}
+
+int store_valid_instance(const instance *inst)
+{
+    if (!inst)
+        return 0;
+    /* status is checked for termination first: store_valid_status uses strcmp. */
+    if (!store_valid_id(inst->id) || !store_valid_id(inst->region) ||
+        !store_valid_owner(inst->account_id) || !store_valid_id(inst->type) ||
+        bounded_len(inst->status, sizeof inst->status) == sizeof inst->status ||
+        !store_valid_status(inst->status) || !clean_text(inst->console_url, 1, STORE_URL_MAX))
+        return 0;
+    if (inst->tag_count > STORE_TAGS_MAX)
+        return 0;
+    for (size_t i = 0; i < inst->tag_count; i++) {
+        if (!store_valid_tag(inst->tags[i].key, inst->tags[i].value))
+            return 0;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(inst->tags[i].key, inst->tags[j].key) == 0)
+                return 0;
+    }
+    return 1;
+}

@@ -65,8 +65,9 @@ typedef struct store_driver {
 
     /* Read path of a request. */
     int (*key_get)(store *s, const char *access_key_id, access_key *out);
-    /* Policies attached to ACCOUNT/USER; *out is a heap array the caller
-     * frees with store_policies_free. */
+    /* Policies attached to ACCOUNT/USER, in name order; *out is a heap
+     * array the caller frees with store_policies_free. A user with none (and
+     * the account's root, user NULL or "") gets STORE_OK, *out NULL, *count 0. */
     int (*user_policies)(store *s, const char *account_id, const char *user, policy_doc **out,
                          size_t *count);
     int (*instance_get)(store *s, const char *instance_id, instance *out);
@@ -104,5 +105,40 @@ int store_key_get(store *s, const char *access_key_id, access_key *out);
 int store_user_policies(store *s, const char *account_id, const char *user, policy_doc **out,
                         size_t *count);
 int store_instance_get(store *s, const char *instance_id, instance *out);
+int store_account_create(store *s, const char *account_id);
+int store_user_create(store *s, const char *account_id, const char *user);
+int store_key_create(store *s, const char *account_id, const char *user, const char *id,
+                     const char *secret);
+int store_key_set_active(store *s, const char *access_key_id, int active);
+int store_policy_attach(store *s, const char *account_id, const char *user, const char *name,
+                        const char *document);
+int store_instance_add(store *s, const instance *inst);
+int store_instance_set_status(store *s, const char *instance_id, const char *status);
+int store_instance_remove(store *s, const char *instance_id);
+int store_instance_list(store *s, int (*fn)(void *ctx, const instance *inst), void *ctx);
+
+/* What a store keeps, the same for every backend (each backend checks with
+ * these and answers STORE_INVALID otherwise); public so that the CLI can
+ * say precisely what is wrong. Each returns 1 when acceptable, else 0, and
+ * reads no further than the field's size: a string that does not fit is
+ * refused, never cut. */
+/* 1..STORE_ID_MAX-1 bytes of printable ASCII without space: AccessKey ids,
+ * instance ids, regions, instance types, policy names. */
+int store_valid_id(const char *s);
+/* An account id or user name: an id without '/' (which joins them on the
+ * command line) or ':' (which separates the fields of a resource name). */
+int store_valid_owner(const char *s);
+/* 1..STORE_SECRET_MAX-1 bytes of printable ASCII without space. */
+int store_valid_secret(const char *s);
+/* Pending, Starting, Running, Stopping or Stopped. */
+int store_valid_status(const char *s);
+/* Tag key 1..STORE_TAG_KEY_MAX-1 bytes, value 0..STORE_TAG_VALUE_MAX-1
+ * bytes, both UTF-8 without control characters. */
+int store_valid_tag(const char *key, const char *value);
+/* Every field of an instance, its console URL (1..STORE_URL_MAX-1 bytes of
+ * UTF-8 without control characters) and its tags (at most STORE_TAGS_MAX,
+ * keys distinct). Whether a console driver accepts the URL is console's
+ * business, not the store's. */
+int store_valid_instance(const instance *inst);
 
 #endif

@@ -18,6 +18,7 @@ int iso8601_parse(const char *s, time_t *out);
 void iso8601_format(time_t t, char out[ISO8601_LEN + 1]);
 
 int64_t clock_monotonic_ms(void);
+int64_t clock_monotonic_us(void);
 int64_t clock_wall_ms(void);
 
 #endif

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# setup.sh: installs what ecshot needs to build, run and test on Debian, and
+# nothing that is already there. Safe to run again. Runs as root, or with
+# sudo available for apt-get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  # build
+  gcc meson ninja-build pkg-config binutils
+  # libraries
+  libmicrohttpd-dev libssl-dev libturbojpeg0-dev libjansson-dev libsqlite3-dev
+  libcurl4-openssl-dev
+  # the hypervisor the tests and the demo boot
+  qemu-system-x86
+  # tests
+  libcmocka-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Alibaba's SDKs, the integration tests' clients, pinned by the lock file.
+if [ ! -d tests/integration/node_modules ] ||
+   [ tests/integration/package-lock.json -nt tests/integration/node_modules/.package-lock.json ]; then
+  echo "setup: npm ci in tests/integration"
+  (cd tests/integration && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,12 @@
+/* cli.h: the operator commands of `ecshot` (admin.c). */
+#ifndef ECSHOT_CLI_CLI_H
+#define ECSHOT_CLI_CLI_H
+
+/* Runs one operator command on the store at store_url: argv[0] is the noun
+ * ("init", "account", "user", "key", "policy", "instance"), the rest its
+ * verb and arguments. Returns the process exit status: 0 on success, 1 when
+ * the command failed, 2 when it was given wrongly; on failure one line
+ * "ecshot: ..." has gone to stderr. */
+int admin_main(const char *store_url, int argc, char **argv);
+
+#endif

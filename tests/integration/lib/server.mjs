@@ -1,0 +1,207 @@
+// server.mjs: runs ecshotd and the ecshot CLI for the integration tests.
+//
+// startServer() starts a daemon on 127.0.0.1:0 in a fresh temporary
+// directory with its own SQLite store, and learns the port from the one line
+// the daemon prints once it listens (that line is the only synchronisation:
+// no sleeps). The returned handle runs the operator CLI against the same
+// store and stops the daemon, failing loudly when it did not exit cleanly
+// (under AddressSanitizer a leak or an error is a non-zero exit).
+import { spawn, execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+// The build under test: $ECSHOT_BUILD, else the repository's build/.
+export const BUILD_DIR = process.env.ECSHOT_BUILD
+    ? path.resolve(process.env.ECSHOT_BUILD)
+    : path.resolve(here, '../../../build');
+export const ECSHOTD = path.join(BUILD_DIR, 'src/daemon/ecshotd');
+export const ECSHOT = path.join(BUILD_DIR, 'src/cli/ecshot');
+
+const STDERR_KEEP = 64 * 1024; // how much of the daemon's log to keep for reports
+
+// Runs the ecshot CLI; never throws on a non-zero exit.
+export function runEcshot(args, { env, timeoutMs = 60000 } = {}) {
+    return new Promise((resolve, reject) => {
+        execFile(ECSHOT, args, {
+            env: { ...process.env, ...(env || {}) },
+            timeout: timeoutMs,
+            maxBuffer: 64 << 20,
+        }, (err, stdout, stderr) => {
+            if (err && typeof err.code !== 'number') {
+                if (err.code === 'ENOENT')
+                    return reject(new Error(`${ECSHOT} not found: build it (ECSHOT_BUILD=${BUILD_DIR})`));
+                if (err.killed)
+                    return reject(new Error(`ecshot ${args.join(' ')} timed out\n${stderr}`));
+                return reject(err);
+            }
+            resolve({ code: err ? err.code : 0, stdout, stderr });
+        });
+    });
+}
+
+// A fresh instance id: "i-" and 20 lower-case letters and digits.
+export function newInstanceId() {
+    const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+    const bytes = randomBytes(20);
+    let id = 'i-';
+    for (const b of bytes) id += alphabet[b % alphabet.length];
+    return id;
+}
+
+// A fresh account id: 16 digits, like Alibaba's.
+export function newAccountId() {
+    let id = String(1 + (randomBytes(1)[0] % 9));
+    for (const b of randomBytes(15)) id += String(b % 10);
+    return id;
+}
+
+// AccessKey pairs that look like Alibaba's (LTAI + 20, secret of 30).
+export function newAccessKey() {
+    const alnum = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+    const pick = (n) => Array.from(randomBytes(n), (b) => alnum[b % alnum.length]).join('');
+    return { accessKeyId: 'LTAI' + pick(20), accessKeySecret: pick(30) };
+}
+
+// Starts ecshotd. Options: throttleMs, consoleTimeoutMs, wakeSettleMs,
+// retiredTypes (array of type names: written to a file), logLevel, args.
+export async function startServer(opts = {}) {
+    if (!existsSync(ECSHOTD))
+        throw new Error(`${ECSHOTD} not found: build it (ECSHOT_BUILD=${BUILD_DIR})`);
+    const dir = await mkdtemp(path.join(tmpdir(), 'ecshot-it-'));
+    const storeUrl = `sqlite:${path.join(dir, 'ecshot.db')}`;
+    const args = ['--listen', '127.0.0.1:0', '--store', storeUrl, '--limits', 'memory:'];
+    if (opts.throttleMs !== undefined) args.push('--throttle-ms', String(opts.throttleMs));
+    if (opts.consoleTimeoutMs !== undefined)
+        args.push('--console-timeout-ms', String(opts.consoleTimeoutMs));
+    if (opts.wakeSettleMs !== undefined) args.push('--wake-settle-ms', String(opts.wakeSettleMs));
+    if (opts.retiredTypes) {
+        const file = path.join(dir, 'retired.txt');
+        await writeFile(file, '# test list\n' + opts.retiredTypes.join('\n') + '\n');
+        args.push('--retired-types', file);
+    }
+    if (opts.logLevel) args.push('--log-level', opts.logLevel);
+    if (opts.args) args.push(...opts.args);
+
+    // The daemon creates the store; the CLI opens the same file later (WAL).
+    const child = spawn(ECSHOTD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (s) => {
+        stderr += s;
+        if (stderr.length > 2 * STDERR_KEEP) stderr = stderr.slice(-STDERR_KEEP);
+    });
+    const exited = new Promise((resolve) => {
+        child.on('exit', (code, signal) => resolve({ code, signal }));
+    });
+
+    let stdout = '';
+    child.stdout.setEncoding('utf8');
+    const port = await new Promise((resolve, reject) => {
+        const onData = (s) => {
+            stdout += s;
+            const nl = stdout.indexOf('\n');
+            if (nl < 0) return;
+            const m = /^ecshotd: listening on 127\.0\.0\.1:(\d+)$/.exec(stdout.slice(0, nl));
+            child.stdout.off('data', onData);
+            if (m) resolve(Number(m[1]));
+            else reject(new Error(`unexpected first line from ecshotd: ${JSON.stringify(stdout)}`));
+        };
+        child.stdout.on('data', onData);
+        child.on('error', reject);
+        exited.then(({ code, signal }) =>
+            reject(new Error(`ecshotd exited (code ${code}, signal ${signal}) before listening:\n${stderr}`)));
+    }).catch(async (e) => {
+        child.kill('SIGKILL');
+        await rm(dir, { recursive: true, force: true });
+        throw e;
+    });
+    // Anything else on stdout is a violation of "exactly one line".
+    let extraStdout = stdout.slice(stdout.indexOf('\n') + 1);
+    child.stdout.on('data', (s) => { extraStdout += s; });
+
+    let stopped = null;
+    const host = `127.0.0.1:${port}`;
+    const server = {
+        port,
+        host,
+        endpoint: `http://${host}`,
+        storeUrl,
+        dir,
+        pid: child.pid,
+        args,
+        stderr: () => stderr,
+        extraStdout: () => extraStdout,
+        exited,
+        // Operator CLI on this server's store.
+        cli: (...cliArgs) => runEcshot(['--store', storeUrl, ...cliArgs]),
+        // As cli(), failing with the CLI's stderr when it exits non-zero.
+        async admin(...cliArgs) {
+            const r = await runEcshot(['--store', storeUrl, ...cliArgs]);
+            if (r.code !== 0)
+                throw new Error(`ecshot ${cliArgs.join(' ')} exited ${r.code}: ${r.stderr}`);
+            return r;
+        },
+        // The `ecshot screenshot` client against this server.
+        screenshot: (key, cliArgs, env = {}) => runEcshot(
+            ['screenshot', '--endpoint', `http://${host}`, ...cliArgs],
+            { env: { ALIBABA_CLOUD_ACCESS_KEY_ID: key.accessKeyId,
+                     ALIBABA_CLOUD_ACCESS_KEY_SECRET: key.accessKeySecret, ...env } }),
+        // Creates an account with a root AccessKey; returns {accountId, key}.
+        async account(accountId = newAccountId()) {
+            await server.admin('account', 'create', accountId);
+            const key = newAccessKey();
+            const r = await server.admin('key', 'create', accountId, '--id', key.accessKeyId,
+                                         '--secret', key.accessKeySecret);
+            if (r.stdout.trim() !== `${key.accessKeyId} ${key.accessKeySecret}`)
+                throw new Error(`key create printed ${JSON.stringify(r.stdout)}`);
+            return { accountId, key };
+        },
+        // Creates ACCOUNT/USER with a key and optional policies {name: doc}.
+        async ramUser(accountId, user, policies = {}) {
+            await server.admin('user', 'create', accountId, user);
+            const key = newAccessKey();
+            await server.admin('key', 'create', `${accountId}/${user}`, '--id', key.accessKeyId,
+                               '--secret', key.accessKeySecret);
+            for (const [name, doc] of Object.entries(policies)) {
+                const file = path.join(dir, `policy-${randomBytes(6).toString('hex')}.json`);
+                await writeFile(file, JSON.stringify(doc));
+                await server.admin('policy', 'attach', `${accountId}/${user}`, file, '--name', name);
+            }
+            return key;
+        },
+        // Registers an instance; returns its id.
+        async instance({ id = newInstanceId(), region = 'cn-hangzhou', account, type = 'ecs.g7.large',
+                         console: consoleUrl, status, tags = {} }) {
+            const a = ['instance', 'add', id, '--region', region, '--account', account,
+                       '--type', type, '--console', consoleUrl];
+            if (status) a.push('--status', status);
+            for (const [k, v] of Object.entries(tags)) a.push('--tag', `${k}=${v}`);
+            await server.admin(...a);
+            return id;
+        },
+        // SIGTERM and wait; throws when the daemon did not exit 0 (the
+        // report carries its stderr). Idempotent.
+        stop() {
+            if (!stopped) stopped = (async () => {
+                if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+                const deadline = setTimeout(() => child.kill('SIGKILL'), 30000);
+                const { code, signal } = await exited;
+                clearTimeout(deadline);
+                await rm(dir, { recursive: true, force: true });
+                if (code !== 0)
+                    throw new Error(`ecshotd exited with code ${code}, signal ${signal}\n` +
+                                    `--- ecshotd stderr ---\n${stderr.slice(-8000)}`);
+                if (extraStdout !== '')
+                    throw new Error(`ecshotd wrote more than one line on stdout: ${JSON.stringify(extraStdout)}`);
+            })();
+            return stopped;
+        },
+    };
+    return server;
+}

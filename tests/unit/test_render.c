@@ -1,0 +1,189 @@
+/* test_render.c: response bodies, byte for byte (api/render.c, api/error.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+
+#define RID "473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E"
+
+static const char *header(const http_response *r, const char *name)
+{
+    for (int i = 0; i < r->header_count; i++)
+        if (strcmp(r->header_names[i], name) == 0)
+            return r->header_values[i];
+    return NULL;
+}
+
+static void success_json(void **state)
+{
+    (void)state;
+    http_response r = {0};
+    buf shot = BUF_INIT;
+    buf_puts(&shot, "/9j/4AAQ");
+    assert_int_equal(api_render_screenshot(&r, API_FORMAT_JSON, RID, "i-bp1gbz20g229bvu5abcd", &shot), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "application/json;charset=utf-8");
+    assert_string_equal(buf_cstr(&r.body),
+        "{\"RequestId\":\"" RID "\",\"InstanceId\":\"i-bp1gbz20g229bvu5abcd\",\"Screenshot\":\"/9j/4AAQ\"}");
+    buf_free(&r.body);
+    buf_free(&shot);
+}
+
+static void success_xml(void **state)
+{
+    (void)state;
+    http_response r = {0};
+    buf shot = BUF_INIT;
+    buf_puts(&shot, "/9j/");
+    assert_int_equal(api_render_screenshot(&r, API_FORMAT_XML, RID, "i-bp1gbz20g229bvu5abcd", &shot), 0);
+    assert_string_equal(r.content_type, "text/xml;charset=utf-8");
+    assert_string_equal(buf_cstr(&r.body),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><GetInstanceScreenshotResponse><RequestId>" RID
+        "</RequestId><InstanceId>i-bp1gbz20g229bvu5abcd</InstanceId><Screenshot>/9j/</Screenshot>"
+        "</GetInstanceScreenshotResponse>");
+    buf_free(&r.body);
+    buf_free(&shot);
+}
+
+static void error_json_with_detail(void **state)
+{
+    (void)state;
+    http_response r = {0};
+    api_error err = API_ERROR_INIT;
+    api_error_set(&err, API_ERR_MISSING_PARAMETER, "InstanceId");
+    assert_int_equal(api_render_error(&r, API_FORMAT_JSON, RID, "127.0.0.1:8080", &err), 0);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(buf_cstr(&r.body),
+        "{\"RequestId\":\"" RID "\",\"HostId\":\"127.0.0.1:8080\",\"Code\":\"MissingParameter\","
+        "\"Message\":\"The input parameter \\\"InstanceId\\\" that is mandatory for processing "
+        "this request is not supplied.\",\"Recommend\":\"https://api.aliyun.com/troubleshoot?"
+        "q=MissingParameter&product=Ecs&requestId=" RID "\"}");
+    assert_null(header(&r, "x-acs-retry-after"));
+    buf_free(&r.body);
+    api_error_free(&err);
+}
+
+static void error_xml_escapes_client_text(void **state)
+{
+    (void)state;
+    http_response r = {0};
+    api_error err = API_ERROR_INIT;
+    api_error_set(&err, API_ERR_INVALID_PARAMETER, "Region<Id>&\x01");
+    assert_int_equal(api_render_error(&r, API_FORMAT_XML, RID, "h\"ost", &err), 0);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.content_type, "text/xml;charset=utf-8");
+    assert_string_equal(buf_cstr(&r.body),
+        "<?xml version='1.0' encoding='UTF-8'?><Error><RequestId>" RID "</RequestId>"
+        "<HostId>h&quot;ost</HostId><Code>InvalidParameter</Code><Message>The specified "
+        "parameter &quot;Region&lt;Id&gt;&amp;?&quot; is not valid.</Message><Recommend>"
+        "<![CDATA[https://api.aliyun.com/troubleshoot?q=InvalidParameter&product=Ecs&requestId="
+        RID "]]></Recommend></Error>");
+    buf_free(&r.body);
+    api_error_free(&err);
+}
+
+static void throttling_sets_retry_after(void **state)
+{
+    (void)state;
+    http_response r = {0};
+    api_error err = API_ERROR_INIT;
+    api_error_set(&err, API_ERR_THROTTLING, NULL);
+    err.retry_after_ms = 9250;
+    assert_int_equal(api_render_error(&r, API_FORMAT_JSON, RID, NULL, &err), 0);
+    assert_int_equal(r.status, 429);
+    assert_string_equal(header(&r, "x-acs-retry-after"), "9250");
+    assert_non_null(strstr(buf_cstr(&r.body), "\"Code\":\"Throttling\""));
+    assert_non_null(strstr(buf_cstr(&r.body), "\"HostId\":\"\""));
+    buf_free(&r.body);
+    api_error_free(&err);
+}
+
+static void status_and_names_of_every_code(void **state)
+{
+    (void)state;
+    static const struct { api_error_code code; int status; const char *name; } want[] = {
+        {API_ERR_MISSING_PARAMETER, 400, "MissingParameter"},
+        {API_ERR_INVALID_PARAMETER, 404, "InvalidParameter"},
+        {API_ERR_INCORRECT_INSTANCE_STATUS, 405, "IncorrectInstanceStatus"},
+        {API_ERR_NOT_SUPPORTED, 405, "NotSupported"},
+        {API_ERR_THROTTLING, 429, "Throttling"},
+        {API_ERR_INCOMPLETE_SIGNATURE, 400, "IncompleteSignature"},
+        {API_ERR_SIGNATURE_DOES_NOT_MATCH, 400, "SignatureDoesNotMatch"},
+        {API_ERR_ACCESS_KEY_NOT_FOUND, 404, "InvalidAccessKeyId.NotFound"},
+        {API_ERR_ACCESS_KEY_INACTIVE, 400, "InvalidAccessKeyId.Inactive"},
+        {API_ERR_SIGNATURE_NONCE_USED, 400, "SignatureNonceUsed"},
+        {API_ERR_TIMESTAMP_EXPIRED, 400, "InvalidTimeStamp.Expired"},
+        {API_ERR_TIMESTAMP_FORMAT, 400, "InvalidTimeStamp.Format"},
+        {API_ERR_INVALID_VERSION, 400, "InvalidVersion"},
+        {API_ERR_INVALID_ACTION, 404, "InvalidAction.NotFound"},
+        {API_ERR_UNSUPPORTED_METHOD, 403, "UnsupportedHTTPMethod"},
+        {API_ERR_MISSING_SECURITY_TOKEN, 400, "MissingSecurityToken"},
+        {API_ERR_FORBIDDEN_RAM, 403, "Forbidden.RAM"},
+        {API_ERR_INTERNAL, 500, "InternalError"},
+        {API_ERR_SERVICE_UNAVAILABLE, 503, "ServiceUnavailable"},
+        {API_ERR_REQUEST_TOO_LARGE, 413, "RequestEntityTooLarge"},
+        {API_ERR_URI_TOO_LONG, 414, "RequestURITooLong"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        assert_int_equal(api_error_http_status(want[i].code), want[i].status);
+        assert_string_equal(api_error_name(want[i].code), want[i].name);
+    }
+}
+
+static void messages(void **state)
+{
+    (void)state;
+    api_error err = API_ERROR_INIT;
+    buf m = BUF_INIT;
+    api_error_set(&err, API_ERR_INCORRECT_INSTANCE_STATUS, "Stopped");
+    api_error_message(&err, &m);
+    assert_string_equal(buf_cstr(&m), "The instance status \"Stopped\" is not applicable.");
+    buf_reset(&m);
+    api_error_set(&err, API_ERR_NOT_SUPPORTED, "i-bp1gbz20g229bvu5abcd");
+    api_error_message(&err, &m);
+    assert_string_equal(buf_cstr(&m), "The operation is not supported for \"i-bp1gbz20g229bvu5abcd\".");
+    buf_reset(&m);
+    api_error_set(&err, API_ERR_SIGNATURE_DOES_NOT_MATCH, "GET&%2F&a");
+    api_error_message(&err, &m);
+    assert_string_equal(buf_cstr(&m),
+        "Specified signature is not matched with our calculation. server string to sign is:GET&%2F&a");
+    buf_free(&m);
+    api_error_free(&err);
+}
+
+static void request_ids_are_upper_case_uuids(void **state)
+{
+    (void)state;
+    char a[37], b[37];
+    api_request_id(a);
+    api_request_id(b);
+    assert_int_equal(strlen(a), 36);
+    assert_string_not_equal(a, b);
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23)
+            assert_int_equal(a[i], '-');
+        else
+            assert_true((a[i] >= '0' && a[i] <= '9') || (a[i] >= 'A' && a[i] <= 'F'));
+    }
+    assert_int_equal(a[14], '4');
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(success_json),
+        cmocka_unit_test(success_xml),
+        cmocka_unit_test(error_json_with_detail),
+        cmocka_unit_test(error_xml_escapes_client_text),
+        cmocka_unit_test(throttling_sets_retry_after),
+        cmocka_unit_test(status_and_names_of_every_code),
+        cmocka_unit_test(messages),
+        cmocka_unit_test(request_ids_are_upper_case_uuids),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

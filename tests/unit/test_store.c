@@ -1,0 +1,847 @@
+/* test_store.c: the store interface and its SQLite backend, on real files.
+ *
+ * Each test gets a fresh mkdtemp directory holding the database (and its
+ * -wal and -shm files), removed afterwards. Threads check the pool and WAL:
+ * many readers at once, and a second store handle (as the CLI would open)
+ * writing while the first one reads. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+#define EXPECTED_SCHEMA_VERSION 1 /* raise with each migration added */
+
+typedef struct fixture {
+    char dir[64];
+    char path[128];
+    char url[160];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    strcpy(f->dir, "/tmp/ecshot-test-store-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/ecshot.db", f->dir);
+    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    DIR *d = opendir(f->dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    assert_int_equal(rmdir(f->dir), 0);
+    free(f);
+    return 0;
+}
+
+/* An opened store with one account "1001", a user "alice", a root key and
+ * a user key. */
+static store *open_populated(const fixture *f)
+{
+    store *s = store_open(f->url);
+    assert_non_null(s);
+    assert_int_equal(store_account_create(s, "1001"), STORE_OK);
+    assert_int_equal(store_user_create(s, "1001", "alice"), STORE_OK);
+    assert_int_equal(store_key_create(s, "1001", NULL, "AKROOT", "rootsecret"), STORE_OK);
+    assert_int_equal(store_key_create(s, "1001", "alice", "AKALICE", "alicesecret"), STORE_OK);
+    return s;
+}
+
+static void fill_instance(instance *inst, const char *id, const char *account)
+{
+    memset(inst, 0, sizeof *inst);
+    strcpy(inst->id, id);
+    strcpy(inst->region, "cn-hangzhou");
+    strcpy(inst->account_id, account);
+    strcpy(inst->type, "ecs.g6.large");
+    strcpy(inst->status, "Running");
+    strcpy(inst->console_url, "qmp:/run/ecshot/vm1.sock");
+}
+
+static long long query_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long long v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* ---- opening ---- */
+
+static void test_open_creates_schema(void **state)
+{
+    fixture *f = *state;
+    store *s = store_open(f->url);
+    assert_non_null(s);
+
+    assert_int_equal(query_int(f->path, "PRAGMA user_version"), EXPECTED_SCHEMA_VERSION);
+    assert_int_equal(query_int(f->path, "PRAGMA application_id"), 0x65637368);
+    assert_int_equal(query_int(f->path,
+                               "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN"
+                               " ('accounts', 'users', 'access_keys', 'policies', 'instances',"
+                               " 'instance_tags')"),
+                     6);
+    /* WAL is a property of the file, visible to any connection. */
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    /* The file holds secrets; so do its WAL and shared-memory companions,
+     * which exist while the store is open and which SQLite creates with the
+     * database file's mode. */
+    struct stat sb;
+    assert_int_equal(stat(f->path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    char side[160];
+    snprintf(side, sizeof side, "%s-wal", f->path);
+    assert_int_equal(stat(side, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    snprintf(side, sizeof side, "%s-shm", f->path);
+    assert_int_equal(stat(side, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    store_close(s);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    store_close(s);
+
+    s = store_open(f->url);
+    assert_non_null(s);
+    assert_int_equal(query_int(f->path, "PRAGMA user_version"), EXPECTED_SCHEMA_VERSION);
+    assert_int_equal(store_account_create(s, "1001"), STORE_EXISTS);
+    access_key k;
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_OK);
+    assert_string_equal(k.secret, "alicesecret");
+    store_close(s);
+}
+
+static void test_open_refuses(void **state)
+{
+    fixture *f = *state;
+    assert_null(store_open(NULL));
+    assert_null(store_open("sqlite:"));
+    assert_null(store_open("sqlite::memory:"));
+    assert_null(store_open("nosuch:whatever"));
+    assert_null(store_open(f->path)); /* a path is not a URL */
+
+    char url[256];
+    snprintf(url, sizeof url, "sqlite:%s/missing-dir/x.db", f->dir);
+    assert_null(store_open(url));
+
+    /* A database from a newer ecshot is left alone. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(store_open(f->url));
+    assert_int_equal(query_int(f->path, "PRAGMA user_version"), 99);
+}
+
+static void test_open_refuses_foreign_database(void **state)
+{
+    fixture *f = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA application_id = 42; CREATE TABLE t(x)", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(store_open(f->url));
+    assert_int_equal(query_int(f->path, "PRAGMA user_version"), 0);
+}
+
+static void test_open_refuses_non_database(void **state)
+{
+    fixture *f = *state;
+    FILE *fp = fopen(f->path, "w");
+    assert_non_null(fp);
+    fputs("this is not an SQLite database, just some text that is long enough\n", fp);
+    fclose(fp);
+    assert_null(store_open(f->url));
+}
+
+/* ---- accounts, users, keys ---- */
+
+static void test_accounts_and_users(void **state)
+{
+    fixture *f = *state;
+    store *s = store_open(f->url);
+    assert_non_null(s);
+    assert_int_equal(store_account_create(s, "1001"), STORE_OK);
+    assert_int_equal(store_account_create(s, "1001"), STORE_EXISTS);
+    assert_int_equal(store_account_create(s, ""), STORE_INVALID);
+    assert_int_equal(store_account_create(s, NULL), STORE_INVALID);
+    assert_int_equal(store_account_create(s, "10/01"), STORE_INVALID);
+    assert_int_equal(store_account_create(s, "10:01"), STORE_INVALID);
+    assert_int_equal(store_account_create(s, "10 01"), STORE_INVALID);
+
+    char longest[STORE_ID_MAX], too_long[STORE_ID_MAX + 1];
+    memset(longest, 'a', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    memset(too_long, 'b', sizeof too_long - 1);
+    too_long[sizeof too_long - 1] = '\0';
+    assert_int_equal(store_account_create(s, longest), STORE_OK);
+    assert_int_equal(store_account_create(s, too_long), STORE_INVALID);
+
+    assert_int_equal(store_user_create(s, "1001", "alice"), STORE_OK);
+    assert_int_equal(store_user_create(s, "1001", "alice"), STORE_EXISTS);
+    assert_int_equal(store_user_create(s, "1001", "bob"), STORE_OK);
+    assert_int_equal(store_user_create(s, longest, "alice"), STORE_OK); /* another account */
+    assert_int_equal(store_user_create(s, "2002", "alice"), STORE_INVALID); /* unknown account */
+    assert_int_equal(store_user_create(s, "1001", ""), STORE_INVALID);
+    assert_int_equal(store_user_create(s, "1001", NULL), STORE_INVALID);
+    assert_int_equal(store_user_create(s, "1001", too_long), STORE_INVALID);
+    store_close(s);
+}
+
+static void test_keys(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    access_key k;
+
+    assert_int_equal(store_key_get(s, "AKROOT", &k), STORE_OK);
+    assert_string_equal(k.id, "AKROOT");
+    assert_string_equal(k.secret, "rootsecret");
+    assert_string_equal(k.account_id, "1001");
+    assert_string_equal(k.user, "");
+    assert_int_equal(k.active, 1);
+
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_OK);
+    assert_string_equal(k.secret, "alicesecret");
+    assert_string_equal(k.account_id, "1001");
+    assert_string_equal(k.user, "alice");
+    assert_int_equal(k.active, 1);
+
+    /* "" is the root too. */
+    assert_int_equal(store_key_create(s, "1001", "", "AKROOT2", "s2"), STORE_OK);
+    assert_int_equal(store_key_get(s, "AKROOT2", &k), STORE_OK);
+    assert_string_equal(k.user, "");
+
+    assert_int_equal(store_key_get(s, "AKNONE", &k), STORE_NOT_FOUND);
+    assert_int_equal(store_key_get(s, "akroot", &k), STORE_NOT_FOUND); /* case matters */
+    assert_int_equal(store_key_get(s, "", &k), STORE_NOT_FOUND);
+    char huge[4096];
+    memset(huge, 'A', sizeof huge - 1);
+    huge[sizeof huge - 1] = '\0';
+    assert_int_equal(store_key_get(s, huge, &k), STORE_NOT_FOUND);
+    assert_int_equal(store_key_get(s, NULL, &k), STORE_INVALID);
+
+    assert_int_equal(store_key_create(s, "1001", NULL, "AKROOT", "other"), STORE_EXISTS);
+    assert_int_equal(store_key_create(s, "9999", NULL, "AKX1", "sx"), STORE_INVALID);
+    assert_int_equal(store_key_create(s, "1001", "nobody", "AKX2", "sx"), STORE_INVALID);
+    assert_int_equal(store_key_create(s, "1001", NULL, "AKX3", ""), STORE_INVALID);
+    assert_int_equal(store_key_create(s, "1001", NULL, "AKX4", NULL), STORE_INVALID);
+    assert_int_equal(store_key_create(s, "1001", NULL, "", "sx"), STORE_INVALID);
+    assert_int_equal(store_key_create(s, "1001", NULL, "AK X", "sx"), STORE_INVALID);
+    char secret[STORE_SECRET_MAX + 1];
+    memset(secret, 's', sizeof secret - 1);
+    secret[sizeof secret - 1] = '\0';
+    assert_int_equal(store_key_create(s, "1001", NULL, "AKX5", secret), STORE_INVALID);
+    secret[STORE_SECRET_MAX - 1] = '\0'; /* the longest that fits */
+    assert_int_equal(store_key_create(s, "1001", NULL, "AKX5", secret), STORE_OK);
+    assert_int_equal(store_key_get(s, "AKX5", &k), STORE_OK);
+    assert_string_equal(k.secret, secret);
+    assert_int_equal(store_key_get(s, "AKX1", &k), STORE_NOT_FOUND);
+
+    assert_int_equal(store_key_set_active(s, "AKALICE", 0), STORE_OK);
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_OK);
+    assert_int_equal(k.active, 0);
+    assert_int_equal(store_key_set_active(s, "AKALICE", 0), STORE_OK); /* already off */
+    assert_int_equal(store_key_set_active(s, "AKALICE", 1), STORE_OK);
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_OK);
+    assert_int_equal(k.active, 1);
+    assert_int_equal(store_key_set_active(s, "AKNONE", 0), STORE_NOT_FOUND);
+    assert_int_equal(store_key_set_active(s, NULL, 0), STORE_INVALID);
+    store_close(s);
+}
+
+/* ---- policies ---- */
+
+static void test_policies(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    assert_int_equal(store_user_create(s, "1001", "bob"), STORE_OK);
+    const char *allow = "{\"Version\":\"1\",\"Statement\":[{\"Effect\":\"Allow\","
+                        "\"Action\":\"ecs:*\",\"Resource\":\"*\"}]}";
+    const char *deny = "{\"Version\":\"1\",\"Statement\":[{\"Effect\":\"Deny\","
+                       "\"Action\":\"ecs:*\",\"Resource\":\"*\"}]}";
+
+    policy_doc *docs = (policy_doc *)1;
+    size_t n = 99;
+    assert_int_equal(store_user_policies(s, "1001", "alice", &docs, &n), STORE_OK);
+    assert_null(docs);
+    assert_int_equal(n, 0);
+
+    assert_int_equal(store_policy_attach(s, "1001", "alice", "zeta", deny), STORE_OK);
+    assert_int_equal(store_policy_attach(s, "1001", "alice", "alpha", allow), STORE_OK);
+    assert_int_equal(store_policy_attach(s, "1001", "bob", "bobs", allow), STORE_OK);
+
+    assert_int_equal(store_user_policies(s, "1001", "alice", &docs, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(docs[0].name, "alpha");
+    assert_string_equal(docs[0].document, allow);
+    assert_string_equal(docs[1].name, "zeta");
+    assert_string_equal(docs[1].document, deny);
+    store_policies_free(docs, n);
+
+    /* Attaching by an existing name replaces the document. */
+    assert_int_equal(store_policy_attach(s, "1001", "alice", "zeta", allow), STORE_OK);
+    assert_int_equal(store_user_policies(s, "1001", "alice", &docs, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(docs[1].name, "zeta");
+    assert_string_equal(docs[1].document, allow);
+    store_policies_free(docs, n);
+
+    assert_int_equal(store_user_policies(s, "1001", "bob", &docs, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(docs[0].name, "bobs");
+    store_policies_free(docs, n);
+
+    /* The root and unknown users have none. */
+    assert_int_equal(store_user_policies(s, "1001", NULL, &docs, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_user_policies(s, "1001", "", &docs, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_user_policies(s, "1001", "carol", &docs, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_user_policies(s, "2002", "alice", &docs, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_user_policies(s, NULL, "alice", &docs, &n), STORE_INVALID);
+
+    assert_int_equal(store_policy_attach(s, "1001", "carol", "p", allow), STORE_INVALID);
+    assert_int_equal(store_policy_attach(s, "2002", "alice", "p", allow), STORE_INVALID);
+    assert_int_equal(store_policy_attach(s, "1001", NULL, "p", allow), STORE_INVALID);
+    assert_int_equal(store_policy_attach(s, "1001", "", "p", allow), STORE_INVALID);
+    assert_int_equal(store_policy_attach(s, "1001", "alice", "", allow), STORE_INVALID);
+    assert_int_equal(store_policy_attach(s, "1001", "alice", "p", ""), STORE_INVALID);
+    assert_int_equal(store_policy_attach(s, "1001", "alice", "p", NULL), STORE_INVALID);
+    store_policies_free(NULL, 0);
+    store_close(s);
+}
+
+/* ---- instances ---- */
+
+static void test_instance_add_get(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    instance in, out;
+    fill_instance(&in, "i-bp1gbz20g229bvu5abcd", "1001");
+    in.tag_count = 2;
+    strcpy(in.tags[0].key, "team");
+    strcpy(in.tags[0].value, "ops");
+    strcpy(in.tags[1].key, "env");
+    strcpy(in.tags[1].value, "");
+    assert_int_equal(store_instance_add(s, &in), STORE_OK);
+
+    memset(&out, 0x5a, sizeof out);
+    assert_int_equal(store_instance_get(s, "i-bp1gbz20g229bvu5abcd", &out), STORE_OK);
+    assert_string_equal(out.id, "i-bp1gbz20g229bvu5abcd");
+    assert_string_equal(out.region, "cn-hangzhou");
+    assert_string_equal(out.account_id, "1001");
+    assert_string_equal(out.type, "ecs.g6.large");
+    assert_string_equal(out.status, "Running");
+    assert_string_equal(out.console_url, "qmp:/run/ecshot/vm1.sock");
+    assert_int_equal(out.tag_count, 2);
+    /* In key order. */
+    assert_string_equal(out.tags[0].key, "env");
+    assert_string_equal(out.tags[0].value, "");
+    assert_string_equal(out.tags[1].key, "team");
+    assert_string_equal(out.tags[1].value, "ops");
+
+    assert_int_equal(store_instance_add(s, &in), STORE_EXISTS);
+    assert_int_equal(store_instance_get(s, "i-nosuch", &out), STORE_NOT_FOUND);
+    assert_int_equal(store_instance_get(s, "", &out), STORE_NOT_FOUND);
+    assert_int_equal(store_instance_get(s, NULL, &out), STORE_INVALID);
+
+    /* An instance without tags. */
+    fill_instance(&in, "i-notags", "1001");
+    strcpy(in.status, "Stopped");
+    assert_int_equal(store_instance_add(s, &in), STORE_OK);
+    assert_int_equal(store_instance_get(s, "i-notags", &out), STORE_OK);
+    assert_string_equal(out.status, "Stopped");
+    assert_int_equal(out.tag_count, 0);
+
+    /* The most tags allowed, with the longest keys and values. */
+    fill_instance(&in, "i-manytags", "1001");
+    in.tag_count = STORE_TAGS_MAX;
+    for (size_t i = 0; i < STORE_TAGS_MAX; i++) {
+        memset(in.tags[i].key, 'k', STORE_TAG_KEY_MAX - 1);
+        in.tags[i].key[1] = (char)('0' + i / 10); /* distinct, and in key order */
+        in.tags[i].key[2] = (char)('0' + i % 10);
+        in.tags[i].key[STORE_TAG_KEY_MAX - 1] = '\0';
+        memset(in.tags[i].value, 'v', STORE_TAG_VALUE_MAX - 1);
+        in.tags[i].value[STORE_TAG_VALUE_MAX - 1] = '\0';
+    }
+    assert_int_equal(store_instance_add(s, &in), STORE_OK);
+    assert_int_equal(store_instance_get(s, "i-manytags", &out), STORE_OK);
+    assert_int_equal(out.tag_count, STORE_TAGS_MAX);
+    for (size_t i = 0; i < STORE_TAGS_MAX; i++) {
+        assert_string_equal(out.tags[i].key, in.tags[i].key);
+        assert_string_equal(out.tags[i].value, in.tags[i].value);
+    }
+
+    /* UTF-8 tags are kept as they are. */
+    fill_instance(&in, "i-utf8", "1001");
+    in.tag_count = 1;
+    strcpy(in.tags[0].key, "\xe9\x83\xa8\xe9\x97\xa8"); /* 部门 */
+    strcpy(in.tags[0].value, "\xe8\xbf\x90\xe7\xbb\xb4"); /* 运维 */
+    assert_int_equal(store_instance_add(s, &in), STORE_OK);
+    assert_int_equal(store_instance_get(s, "i-utf8", &out), STORE_OK);
+    assert_string_equal(out.tags[0].key, "\xe9\x83\xa8\xe9\x97\xa8");
+    store_close(s);
+}
+
+static void test_instance_add_refuses(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    instance in, out;
+
+    fill_instance(&in, "i-x", "9999"); /* unknown account */
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+
+    fill_instance(&in, "i-x", "1001");
+    strcpy(in.status, "running");
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+    strcpy(in.status, "Deleted");
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+
+    fill_instance(&in, "i-x", "1001");
+    memset(in.status, 'R', sizeof in.status); /* not terminated */
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+
+    fill_instance(&in, "i-x", "1001");
+    memset(in.id, 'i', sizeof in.id); /* not terminated */
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+
+    fill_instance(&in, "i-x", "1001");
+    memset(in.console_url, 'q', sizeof in.console_url);
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+
+    fill_instance(&in, "i-x", "1001");
+    in.console_url[0] = '\0';
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+
+    fill_instance(&in, "i-x", "1001");
+    strcpy(in.console_url, "qmp:/a\nb");
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+
+    fill_instance(&in, "i-x", "1001");
+    in.region[0] = '\0';
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+
+    fill_instance(&in, "i-x", "1001");
+    in.tag_count = STORE_TAGS_MAX + 1;
+    for (size_t i = 0; i < STORE_TAGS_MAX + 1 && i < STORE_TAGS_MAX; i++)
+        snprintf(in.tags[i].key, sizeof in.tags[i].key, "k%zu", i);
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+
+    fill_instance(&in, "i-x", "1001");
+    in.tag_count = 2;
+    strcpy(in.tags[0].key, "same");
+    strcpy(in.tags[1].key, "same");
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+
+    fill_instance(&in, "i-x", "1001");
+    in.tag_count = 1; /* empty key */
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+
+    fill_instance(&in, "i-x", "1001");
+    in.tag_count = 1;
+    strcpy(in.tags[0].key, "k");
+    memset(in.tags[0].value, 'v', sizeof in.tags[0].value); /* not terminated */
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+
+    fill_instance(&in, "i-x", "1001");
+    in.tag_count = 1;
+    strcpy(in.tags[0].key, "k\xc3"); /* cut UTF-8 */
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+    strcpy(in.tags[0].key, "k\xc0\xaf"); /* overlong */
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+    strcpy(in.tags[0].key, "k\xed\xa0\x80"); /* surrogate */
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+    strcpy(in.tags[0].key, "k\x7f");
+    assert_int_equal(store_instance_add(s, &in), STORE_INVALID);
+
+    assert_int_equal(store_instance_add(s, NULL), STORE_INVALID);
+
+    /* Nothing of the refused ones was kept. */
+    assert_int_equal(store_instance_get(s, "i-x", &out), STORE_NOT_FOUND);
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM instance_tags"), 0);
+    store_close(s);
+}
+
+static void test_instance_status_and_remove(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    instance in, out;
+    fill_instance(&in, "i-a", "1001");
+    in.tag_count = 1;
+    strcpy(in.tags[0].key, "old");
+    strcpy(in.tags[0].value, "tag");
+    assert_int_equal(store_instance_add(s, &in), STORE_OK);
+
+    static const char *const statuses[] = {"Pending", "Starting", "Running", "Stopping", "Stopped"};
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(store_instance_set_status(s, "i-a", statuses[i]), STORE_OK);
+        assert_int_equal(store_instance_get(s, "i-a", &out), STORE_OK);
+        assert_string_equal(out.status, statuses[i]);
+    }
+    assert_int_equal(store_instance_set_status(s, "i-a", "Exploded"), STORE_INVALID);
+    assert_int_equal(store_instance_set_status(s, "i-a", ""), STORE_INVALID);
+    assert_int_equal(store_instance_set_status(s, "i-a", NULL), STORE_INVALID);
+    assert_int_equal(store_instance_get(s, "i-a", &out), STORE_OK);
+    assert_string_equal(out.status, "Stopped");
+    assert_int_equal(store_instance_set_status(s, "i-none", "Running"), STORE_NOT_FOUND);
+
+    assert_int_equal(store_instance_remove(s, "i-a"), STORE_OK);
+    assert_int_equal(store_instance_get(s, "i-a", &out), STORE_NOT_FOUND);
+    assert_int_equal(store_instance_remove(s, "i-a"), STORE_NOT_FOUND);
+    assert_int_equal(store_instance_remove(s, NULL), STORE_INVALID);
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM instance_tags"), 0);
+
+    /* The id can be used again, and the old tags do not come back. */
+    fill_instance(&in, "i-a", "1001");
+    assert_int_equal(store_instance_add(s, &in), STORE_OK);
+    assert_int_equal(store_instance_get(s, "i-a", &out), STORE_OK);
+    assert_int_equal(out.tag_count, 0);
+    store_close(s);
+}
+
+typedef struct list_seen {
+    char ids[8][STORE_ID_MAX];
+    size_t tags[8];
+    size_t count;
+    size_t stop_after; /* 0: never */
+} list_seen;
+
+static int collect(void *ctx, const instance *inst)
+{
+    list_seen *seen = ctx;
+    assert_true(seen->count < 8);
+    strcpy(seen->ids[seen->count], inst->id);
+    seen->tags[seen->count] = inst->tag_count;
+    seen->count++;
+    return seen->stop_after && seen->count == seen->stop_after;
+}
+
+static void test_instance_list(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    list_seen seen = {0};
+    assert_int_equal(store_instance_list(s, collect, &seen), STORE_OK);
+    assert_int_equal(seen.count, 0);
+
+    const char *ids[] = {"i-c", "i-a", "i-b"};
+    const size_t tag_counts[] = {3, 0, 1};
+    for (size_t i = 0; i < 3; i++) {
+        instance in;
+        fill_instance(&in, ids[i], "1001");
+        in.tag_count = tag_counts[i];
+        for (size_t t = 0; t < tag_counts[i]; t++)
+            snprintf(in.tags[t].key, sizeof in.tags[t].key, "key%zu", t);
+        assert_int_equal(store_instance_add(s, &in), STORE_OK);
+    }
+
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(store_instance_list(s, collect, &seen), STORE_OK);
+    assert_int_equal(seen.count, 3);
+    assert_string_equal(seen.ids[0], "i-a");
+    assert_string_equal(seen.ids[1], "i-b");
+    assert_string_equal(seen.ids[2], "i-c");
+    assert_int_equal(seen.tags[0], 0);
+    assert_int_equal(seen.tags[1], 1);
+    assert_int_equal(seen.tags[2], 3);
+
+    memset(&seen, 0, sizeof seen);
+    seen.stop_after = 2;
+    assert_int_equal(store_instance_list(s, collect, &seen), STORE_OK);
+    assert_int_equal(seen.count, 2);
+    assert_string_equal(seen.ids[1], "i-b");
+
+    assert_int_equal(store_instance_list(s, NULL, NULL), STORE_INVALID);
+    store_close(s);
+}
+
+/* A row written by something other than ecshot that does not fit a field
+ * is an error, not a silently cut value. */
+static void test_oversized_stored_value(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO access_keys (id, secret, account_id, active)"
+                                  " VALUES ('AKBIG', hex(zeroblob(100)), '1001', 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    access_key k;
+    assert_int_equal(store_key_get(s, "AKBIG", &k), STORE_ERROR);
+    store_close(s);
+}
+
+/* ---- the store's rules, as the CLI uses them ---- */
+
+static void test_validators(void **state)
+{
+    (void)state;
+    assert_true(store_valid_id("i-bp1gbz20g229bvu5****"));
+    assert_false(store_valid_id(""));
+    assert_false(store_valid_id(NULL));
+    assert_false(store_valid_id("a b"));
+    assert_false(store_valid_id("a\tb"));
+    assert_false(store_valid_id("caf\xc3\xa9"));
+    assert_true(store_valid_owner("1234567890123456"));
+    assert_false(store_valid_owner("a/b"));
+    assert_false(store_valid_owner("a:b"));
+    assert_true(store_valid_secret("abc/+=def"));
+    assert_true(store_valid_status("Running"));
+    assert_false(store_valid_status("RUNNING"));
+    assert_false(store_valid_status(NULL));
+    assert_true(store_valid_tag("k", ""));
+    assert_false(store_valid_tag("", "v"));
+    assert_false(store_valid_tag("k", NULL));
+    assert_true(store_valid_tag("\xf0\x9f\x98\x80", "\xe2\x82\xac")); /* 4- and 3-byte forms */
+    assert_false(store_valid_tag("\xf4\x90\x80\x80", "v"));            /* past U+10FFFF */
+    assert_false(store_valid_instance(NULL));
+}
+
+/* ---- threads ---- */
+
+#define READERS 8
+#define READS_EACH 1000
+
+typedef struct reader_arg {
+    store *s;
+    int failures;
+} reader_arg;
+
+static void *read_keys(void *p)
+{
+    reader_arg *a = p;
+    for (int i = 0; i < READS_EACH; i++) {
+        access_key k;
+        const char *id = i % 2 ? "AKROOT" : "AKALICE";
+        if (store_key_get(a->s, id, &k) != STORE_OK ||
+            strcmp(k.secret, i % 2 ? "rootsecret" : "alicesecret") != 0)
+            a->failures++;
+    }
+    return NULL;
+}
+
+static void run_readers(store *s, int count)
+{
+    pthread_t *t = calloc((size_t)count, sizeof *t);
+    reader_arg *args = calloc((size_t)count, sizeof *args);
+    assert_non_null(t);
+    assert_non_null(args);
+    for (int i = 0; i < count; i++) {
+        args[i].s = s;
+        assert_int_equal(pthread_create(&t[i], NULL, read_keys, &args[i]), 0);
+    }
+    for (int i = 0; i < count; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(args[i].failures, 0);
+    }
+    free(t);
+    free(args);
+}
+
+static void test_concurrent_reads(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    run_readers(s, READERS);
+    store_close(s);
+}
+
+/* More threads than the pool has connections: some wait for one. */
+static void test_more_threads_than_connections(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    run_readers(s, 48);
+    store_close(s);
+}
+
+typedef struct mixed_arg {
+    store *s;
+    pthread_barrier_t *start;
+    atomic_int *writer_done;
+    long reads;
+    int failures;
+} mixed_arg;
+
+/* Reads until the writer has finished, and at least READS_EACH times. */
+static void *read_while_writing(void *p)
+{
+    mixed_arg *a = p;
+    pthread_barrier_wait(a->start);
+    while (a->reads < READS_EACH || !atomic_load(a->writer_done)) {
+        access_key k;
+        instance inst;
+        if (store_key_get(a->s, "AKROOT", &k) != STORE_OK)
+            a->failures++;
+        int rc = store_instance_get(a->s, "i-w0", &inst);
+        if (rc != STORE_OK && rc != STORE_NOT_FOUND)
+            a->failures++;
+        a->reads++;
+    }
+    return NULL;
+}
+
+static void test_second_handle_writes_while_first_reads(void **state)
+{
+    fixture *f = *state;
+    store *reader = open_populated(f);
+    store *writer = store_open(f->url); /* as the CLI would */
+    assert_non_null(writer);
+
+    pthread_barrier_t start;
+    atomic_int writer_done = 0;
+    assert_int_equal(pthread_barrier_init(&start, NULL, READERS + 1), 0);
+    pthread_t t[READERS];
+    mixed_arg args[READERS];
+    for (int i = 0; i < READERS; i++) {
+        args[i] = (mixed_arg){reader, &start, &writer_done, 0, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, read_while_writing, &args[i]), 0);
+    }
+    pthread_barrier_wait(&start);
+    for (int i = 0; i < 200; i++) {
+        char id[32];
+        instance in;
+        snprintf(id, sizeof id, "i-w%d", i);
+        fill_instance(&in, id, "1001");
+        assert_int_equal(store_instance_add(writer, &in), STORE_OK);
+        assert_int_equal(store_instance_set_status(writer, id, "Stopped"), STORE_OK);
+    }
+    atomic_store(&writer_done, 1);
+    for (int i = 0; i < READERS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(args[i].failures, 0);
+    }
+    pthread_barrier_destroy(&start);
+
+    /* The reader sees what the writer wrote. */
+    instance out;
+    assert_int_equal(store_instance_get(reader, "i-w199", &out), STORE_OK);
+    assert_string_equal(out.status, "Stopped");
+    store_close(writer);
+    store_close(reader);
+}
+
+/* A write through a second handle succeeds while the first holds a read
+ * open (instance_list keeps its statement open while it calls back). */
+typedef struct write_inside {
+    store *writer;
+    int calls;
+    int write_result;
+} write_inside;
+
+static int write_during_list(void *ctx, const instance *inst)
+{
+    write_inside *w = ctx;
+    (void)inst;
+    if (w->calls++ == 0) {
+        instance in;
+        fill_instance(&in, "i-during", "1001");
+        w->write_result = store_instance_add(w->writer, &in);
+    }
+    return 0;
+}
+
+static void test_write_during_open_read(void **state)
+{
+    fixture *f = *state;
+    store *reader = open_populated(f);
+    store *writer = store_open(f->url);
+    assert_non_null(writer);
+    instance in;
+    fill_instance(&in, "i-a", "1001");
+    assert_int_equal(store_instance_add(reader, &in), STORE_OK);
+    fill_instance(&in, "i-b", "1001");
+    assert_int_equal(store_instance_add(reader, &in), STORE_OK);
+
+    write_inside w = {writer, 0, -99};
+    assert_int_equal(store_instance_list(reader, write_during_list, &w), STORE_OK);
+    assert_int_equal(w.write_result, STORE_OK);
+    assert_int_equal(w.calls, 2); /* the list's snapshot predates the write */
+    instance out;
+    assert_int_equal(store_instance_get(reader, "i-during", &out), STORE_OK);
+    store_close(writer);
+    store_close(reader);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_refuses_foreign_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_refuses_non_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accounts_and_users, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_instance_add_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_instance_add_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_instance_status_and_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_instance_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_stored_value, setup, teardown),
+        cmocka_unit_test(test_validators),
+        cmocka_unit_test_setup_teardown(test_concurrent_reads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_more_threads_than_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_handle_writes_while_first_reads, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_write_during_open_read, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
