@@ -26,6 +26,7 @@
 #include "util/log.h"
 
 #define HEADERS_MAX 128
+#define DISCARD_MAX (1u << 20) /* body bytes read past the limit before closing */
 
 struct http_server {
     struct MHD_Daemon *mhd;
@@ -39,6 +40,7 @@ typedef struct request_state {
     char *target_copy;      /* raw target, then split into path and query */
     buf body;
     int head_seen;          /* the access handler has seen the head */
+    size_t discarded;       /* body bytes dropped after the limit was passed */
     int responded;
 } request_state;
 
@@ -210,16 +212,26 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!st->head_seen) {
         st->head_seen = 1;
         st->req.method = method;
-        if (!st->req.target_too_long)
+        /* A declared length over the limit is answered before the body is
+         * read; libmicrohttpd then closes the connection. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body)
+            st->req.body_too_large = 1;
+        if (!st->req.target_too_long && !st->req.body_too_large)
             return MHD_YES;
         return respond(srv, st, conn);
     }
     if (*upload_data_size > 0) {
-        if (st->body.len + *upload_data_size > srv->cfg.max_body) {
+        /* libmicrohttpd does not take a response in the middle of a body:
+         * a chunked body over the limit is read and dropped up to a bound,
+         * then answered; past the bound the connection is closed. */
+        if (st->req.body_too_large || st->body.len + *upload_data_size > srv->cfg.max_body) {
             st->req.body_too_large = 1;
+            buf_free(&st->body);
+            st->discarded += *upload_data_size;
             *upload_data_size = 0;
-            buf_reset(&st->body);
-            return respond(srv, st, conn);
+            return st->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
         }
         if (buf_append(&st->body, upload_data, *upload_data_size) < 0)
             return MHD_NO;
@@ -310,6 +322,7 @@ http_server *http_server_start(const http_server_config *cfg)
         flags |= MHD_USE_IPv6;
     srv->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
@@ -317,7 +330,6 @@ http_server *http_server_start(const http_server_config *cfg)
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_headers,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
         MHD_OPTION_END);
     if (!srv->mhd) {
         log_error("cannot listen on %s", cfg->listen);

@@ -35,9 +35,12 @@ export function ecsClient(server, key, { regionId = 'cn-hangzhou', signature = '
 
 // Calls GetInstanceScreenshot through the ecs SDK; resolves to its response
 // ({headers, statusCode, body: {requestId, instanceId, screenshot}}).
-export function sdkScreenshot(client, { regionId = 'cn-hangzhou', instanceId, wakeUp } = {}) {
-    const req = new Ecs.GetInstanceScreenshotRequest({ regionId, instanceId });
-    if (wakeUp !== undefined) req.wakeUp = wakeUp;
+// regionId defaults to cn-hangzhou only when the key is absent: pass
+// {regionId: undefined} to leave it out of the request.
+export function sdkScreenshot(client, opts = {}) {
+    const regionId = 'regionId' in opts ? opts.regionId : 'cn-hangzhou';
+    const req = new Ecs.GetInstanceScreenshotRequest({ regionId, instanceId: opts.instanceId });
+    if (opts.wakeUp !== undefined) req.wakeUp = opts.wakeUp;
     return client.getInstanceScreenshot(req);
 }
 
