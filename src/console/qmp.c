@@ -9,8 +9,9 @@
  * line, a frame), since a misbehaving VM must not cost ecshot its memory.
  *
  * Screenshots travel without touching the filesystem: a write-only fd of a
- * fresh memfd is handed to QEMU with add-fd, screendump writes a PPM to
- * /dev/fdset/N, and ecshot maps the memfd and reads the pixels in place. */
+ * memfd is handed to QEMU with add-fd, screendump writes a PPM to
+ * /dev/fdset/N, and ecshot reads the pixels from the memfd, in place when
+ * the VM runs (see the capture section for why a stopped VM differs). */
 #include "console/backends.h"
 
 #include <errno.h>
@@ -48,7 +49,13 @@ struct console_conn {
     size_t in_cap;
     json_int_t next_id;  /* "id" of the next command */
     unsigned wakeups;    /* WAKEUP events seen so far */
+    /* The fd set held for captures of a VM that does not run (see capture). */
+    json_int_t held_set; /* -1 when none */
+    int held_memfd;
+    int held_wfd;        /* write-only, shared with QEMU's copy */
 };
+
+static void close_held(console_conn *c);
 
 /* ---- time ---------------------------------------------------------------- */
 
@@ -164,7 +171,7 @@ static int read_line(console_conn *c, int64_t deadline, size_t *line_len)
 {
     size_t scanned = 0;
     for (;;) {
-        char *nl = memchr(c->in + scanned, '\n', c->in_len - scanned);
+        char *nl = c->in_len > scanned ? memchr(c->in + scanned, '\n', c->in_len - scanned) : NULL;
         if (nl) {
             *line_len = (size_t)(nl - c->in);
             return CONSOLE_OK;
@@ -286,14 +293,16 @@ static void log_qmp_error(console_conn *c, const char *command, const json_t *er
     log_warn("qmp %s: %s failed: %s: %s", c->path, command, cls ? cls : "?", desc ? desc : "?");
 }
 
-/* Runs one command: sends it (with pass_fd attached unless -1), waits for
- * its reply and hands the "return" value to *ret when ret is not NULL.
- * arguments (may be NULL) is consumed. */
-static int execute(console_conn *c, const char *command, json_t *arguments, int pass_fd,
-                   int64_t deadline, json_t **ret)
+/* Sends one command without waiting for its reply (pass_fd, unless -1,
+ * rides along) and tells its id. QEMU runs a connection's commands one at a
+ * time in the order sent, so a caller may send several and then collect
+ * their replies, one round trip for all. arguments (may be NULL) is
+ * consumed. */
+static int submit(console_conn *c, const char *command, json_t *arguments, int pass_fd,
+                  int64_t deadline, json_int_t *id)
 {
-    json_int_t id = c->next_id++;
-    json_t *cmd = json_pack("{s:s, s:I}", "execute", command, "id", id);
+    *id = c->next_id++;
+    json_t *cmd = json_pack("{s:s, s:I}", "execute", command, "id", *id);
     if (cmd && arguments && json_object_set(cmd, "arguments", arguments) < 0) {
         json_decref(cmd);
         cmd = NULL;
@@ -312,15 +321,20 @@ static int execute(console_conn *c, const char *command, json_t *arguments, int 
         log_error("qmp %s: out of memory", c->path);
         return CONSOLE_ERROR;
     }
-
     int r = send_all(c, line.data, line.len, pass_fd, deadline);
     buf_free(&line);
+    return r;
+}
+
+/* Waits for the reply to command id and hands its "return" value to *ret
+ * when ret is not NULL. An error reply is logged and is CONSOLE_ERROR. */
+static int collect(console_conn *c, const char *command, json_int_t id, int64_t deadline,
+                   json_t **ret)
+{
     json_t *reply = NULL;
-    if (r == CONSOLE_OK)
-        r = await_reply(c, id, deadline, &reply);
+    int r = await_reply(c, id, deadline, &reply);
     if (r != CONSOLE_OK)
         return r;
-
     const json_t *error = json_object_get(reply, "error");
     json_t *value = json_object_get(reply, "return");
     if (error) {
@@ -334,6 +348,15 @@ static int execute(console_conn *c, const char *command, json_t *arguments, int 
     }
     json_decref(reply);
     return r;
+}
+
+/* Runs one command and waits for its reply (see submit and collect). */
+static int execute(console_conn *c, const char *command, json_t *arguments, int pass_fd,
+                   int64_t deadline, json_t **ret)
+{
+    json_int_t id;
+    int r = submit(c, command, arguments, pass_fd, deadline, &id);
+    return r == CONSOLE_OK ? collect(c, command, id, deadline, ret) : r;
 }
 
 /* ---- connection ---------------------------------------------------------- */
@@ -401,6 +424,7 @@ static void qmp_disconnect(console_conn *c)
         return;
     if (c->fd >= 0)
         close(c->fd);
+    close_held(c);
     free(c->in);
     free(c->path);
     free(c);
@@ -425,6 +449,8 @@ static int qmp_connect(const char *target, int timeout_ms, console_conn **out)
     c->fd = fd;
     c->path = path;
     c->next_id = 1;
+    c->held_set = -1;
+    c->held_memfd = c->held_wfd = -1;
 
     json_t *greeting = NULL;
     r = next_message(c, deadline, &greeting);
@@ -453,10 +479,11 @@ static vm_state state_from_name(const char *name)
     return VM_OTHER;
 }
 
-static int query_status(console_conn *c, int64_t deadline, vm_state *out)
+/* The state in query-status's reply (collected as cmd id). */
+static int collect_status(console_conn *c, json_int_t id, int64_t deadline, vm_state *out)
 {
     json_t *ret = NULL;
-    int r = execute(c, "query-status", NULL, -1, deadline, &ret);
+    int r = collect(c, "query-status", id, deadline, &ret);
     if (r != CONSOLE_OK)
         return r;
     const char *status = json_string_value(json_object_get(ret, "status"));
@@ -468,6 +495,13 @@ static int query_status(console_conn *c, int64_t deadline, vm_state *out)
     return status ? CONSOLE_OK : CONSOLE_ERROR;
 }
 
+static int query_status(console_conn *c, int64_t deadline, vm_state *out)
+{
+    json_int_t id;
+    int r = submit(c, "query-status", NULL, -1, deadline, &id);
+    return r == CONSOLE_OK ? collect_status(c, id, deadline, out) : r;
+}
+
 static int qmp_query_state(console_conn *c, int timeout_ms, vm_state *out)
 {
     return query_status(c, deadline_after(timeout_ms), out);
@@ -476,14 +510,13 @@ static int qmp_query_state(console_conn *c, int timeout_ms, vm_state *out)
 /* Brings a suspended guest back and waits, within the deadline, until QEMU
  * reports it running. QEMU 7.2 already says "running" once system_wakeup
  * returns; the WAKEUP event covers versions where that happens later. */
-static int resume_from_s3(console_conn *c, int64_t deadline)
+static int resume_from_s3(console_conn *c, int64_t deadline, vm_state *s)
 {
     unsigned seen = c->wakeups;
     int r = execute(c, "system_wakeup", NULL, -1, deadline, NULL);
     while (r == CONSOLE_OK) {
-        vm_state s;
-        r = query_status(c, deadline, &s);
-        if (r != CONSOLE_OK || s != VM_SUSPENDED)
+        r = query_status(c, deadline, s);
+        if (r != CONSOLE_OK || *s != VM_SUSPENDED)
             break; /* running, or something else (paused) that waiting won't change */
         if (c->wakeups == seen)
             r = await_event(c, deadline);
@@ -504,14 +537,17 @@ static json_t *shift_tap(void)
                      "type", "key", "data", "down", 0, "key", "type", "qcode", "data", "shift");
 }
 
+/* A VM that is not running after that (paused, prelaunch, shut down) gets
+ * no key: QEMU refuses input then ("VM not running"), and its screen cannot
+ * change anyway. */
 static int qmp_wake(console_conn *c, int timeout_ms)
 {
     int64_t deadline = deadline_after(timeout_ms);
     vm_state s;
     int r = query_status(c, deadline, &s);
     if (r == CONSOLE_OK && s == VM_SUSPENDED)
-        r = resume_from_s3(c, deadline);
-    if (r == CONSOLE_OK) {
+        r = resume_from_s3(c, deadline, &s);
+    if (r == CONSOLE_OK && s == VM_RUNNING) {
         json_t *events = shift_tap();
         if (!events) {
             log_error("qmp %s: out of memory", c->path);
@@ -524,20 +560,63 @@ static int qmp_wake(console_conn *c, int timeout_ms)
 
 /* ---- capture ------------------------------------------------------------- */
 
-/* Registers wfd with QEMU as a new fd set and returns its id. QEMU picks
- * the id (the lowest free one) rather than ecshot: a set left behind by an
- * earlier failure could otherwise hold another fd that screendump might
- * choose instead of ours. */
-static int add_fd(console_conn *c, int wfd, int64_t deadline, json_int_t *set)
+/* QEMU 7.2 closes an fd given back with remove-fd (or left over when the
+ * last monitor disconnects) only while the VM runs: monitor_fdset_cleanup()
+ * checks runstate_is_running(). On a paused, prelaunch or suspended VM a
+ * fresh set per screenshot would leave one open fd behind in QEMU each
+ * time, until it runs out. So a capture takes one of two ways:
+ *
+ *  - VM running: a fresh memfd in a fresh set, removed at once; the frame is
+ *    mapped and read in place. Commands go in pairs to spare round trips:
+ *    query-status with add-fd, then screendump with remove-fd.
+ *  - VM not running: the set just added stays with the connection and
+ *    serves every capture until the VM runs again. Its fd shares our open
+ *    file description, so rewinding our write fd rewinds QEMU's (QEMU
+ *    truncates but does not rewind). The next capture reuses the file, so
+ *    the frame is copied out. The set is given back at the first capture
+ *    that finds the VM running. One still held when the connection drops
+ *    stays in QEMU until its last monitor disconnects while the VM runs. */
+
+/* A new memfd and a write-only fd of it for QEMU. Opening it again through
+ * /proc gives a new open file description with its own access mode, which
+ * QEMU's fdset code matches against the O_WRONLY it opens with. */
+static int new_frame_file(console_conn *c, int *memfd, int *wfd)
+{
+    *memfd = memfd_create("ecshot-frame", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (*memfd < 0) {
+        log_error("qmp %s: memfd_create: %s", c->path, strerror(errno));
+        return CONSOLE_ERROR;
+    }
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", *memfd);
+    *wfd = open(proc, O_WRONLY | O_CLOEXEC);
+    if (*wfd < 0) {
+        log_error("qmp %s: open %s: %s", c->path, proc, strerror(errno));
+        close(*memfd);
+        return CONSOLE_ERROR;
+    }
+    return CONSOLE_OK;
+}
+
+/* add-fd: hands wfd to QEMU as a new fd set. QEMU picks the id (the lowest
+ * free one) rather than ecshot: a set left behind (see above) could
+ * otherwise receive our fd next to an old one, and screendump might write
+ * to either. */
+static int submit_add_fd(console_conn *c, int wfd, int64_t deadline, json_int_t *id)
 {
     json_t *args = json_pack("{s:s}", "opaque", "ecshot");
+    return args ? submit(c, "add-fd", args, wfd, deadline, id) : CONSOLE_ERROR;
+}
+
+static int collect_add_fd(console_conn *c, json_int_t id, int64_t deadline, json_int_t *set)
+{
     json_t *ret = NULL;
-    int r = args ? execute(c, "add-fd", args, wfd, deadline, &ret) : CONSOLE_ERROR;
+    int r = collect(c, "add-fd", id, deadline, &ret);
     if (r != CONSOLE_OK)
         return r;
-    const json_t *id = json_object_get(ret, "fdset-id");
-    if (json_is_integer(id) && json_integer_value(id) >= 0) {
-        *set = json_integer_value(id);
+    const json_t *fdset = json_object_get(ret, "fdset-id");
+    if (json_is_integer(fdset) && json_integer_value(fdset) >= 0) {
+        *set = json_integer_value(fdset);
     } else {
         log_error("qmp %s: add-fd reply without an fdset-id", c->path);
         r = CONSOLE_ERROR;
@@ -546,47 +625,139 @@ static int add_fd(console_conn *c, int wfd, int64_t deadline, json_int_t *set)
     return r;
 }
 
-static int screendump(console_conn *c, json_int_t set, int64_t deadline)
+static int submit_screendump(console_conn *c, json_int_t set, int64_t deadline, json_int_t *id)
 {
     char name[64];
     snprintf(name, sizeof name, "/dev/fdset/%lld", (long long)set);
     json_t *args = json_pack("{s:s, s:s}", "filename", name, "format", "ppm");
-    return args ? execute(c, "screendump", args, -1, deadline, NULL) : CONSOLE_ERROR;
+    return args ? submit(c, "screendump", args, -1, deadline, id) : CONSOLE_ERROR;
 }
 
-static int remove_fd(console_conn *c, json_int_t set, int64_t deadline)
+static int submit_remove_fd(console_conn *c, json_int_t set, int64_t deadline, json_int_t *id)
 {
     json_t *args = json_pack("{s:I}", "fdset-id", set);
-    return args ? execute(c, "remove-fd", args, -1, deadline, NULL) : CONSOLE_ERROR;
+    return args ? submit(c, "remove-fd", args, -1, deadline, id) : CONSOLE_ERROR;
 }
 
-/* Has QEMU write a PPM into memfd through a write-only fd of its own. */
-static int dump_into(console_conn *c, int memfd, int64_t deadline)
+/* Size of what QEMU wrote, checked against what a frame can be. */
+static int frame_file_size(console_conn *c, int memfd, size_t *size)
 {
-    /* A fresh open file description each time: QEMU truncates the file it
-     * opens but does not rewind, so a reused fd would write past the end. */
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", memfd);
-    int wfd = open(proc, O_WRONLY | O_CLOEXEC);
-    if (wfd < 0) {
-        log_error("qmp %s: open %s: %s", c->path, proc, strerror(errno));
+    struct stat st;
+    if (fstat(memfd, &st) < 0) {
+        log_error("qmp %s: fstat: %s", c->path, strerror(errno));
         return CONSOLE_ERROR;
     }
-    json_int_t set;
-    int r = add_fd(c, wfd, deadline, &set);
-    close(wfd); /* QEMU holds its own copy now */
+    if (st.st_size <= 0 || (uintmax_t)st.st_size > QMP_MAX_FRAME_BYTES) {
+        log_error("qmp %s: screendump wrote %lld bytes", c->path, (long long)st.st_size);
+        return CONSOLE_ERROR;
+    }
+    *size = (size_t)st.st_size;
+    return CONSOLE_OK;
+}
+
+/* -- stopped VM: the held set, copied out -- */
+
+static void close_held(console_conn *c)
+{
+    if (c->held_wfd >= 0)
+        close(c->held_wfd);
+    if (c->held_memfd >= 0)
+        close(c->held_memfd);
+    c->held_wfd = c->held_memfd = -1;
+    c->held_set = -1;
+}
+
+static void release_copy(frame *f)
+{
+    free(f->owner_data);
+    f->owner_data = NULL;
+    f->owner_size = 0;
+}
+
+/* Reads the whole file into the heap. pread rather than a mapping: QEMU
+ * keeps a writable fd of this file, and a read never faults. */
+static int copy_frame(console_conn *c, int memfd, frame *out)
+{
+    size_t size;
+    int r = frame_file_size(c, memfd, &size);
     if (r != CONSOLE_OK)
         return r;
-
-    r = screendump(c, set, deadline);
-    /* Always give the set back, or QEMU keeps one more fd per screenshot.
-     * When the connection itself failed there is no one to ask; dropping
-     * the connection makes QEMU close the unused fds of its sets. */
-    if (r == CONSOLE_OK || r == CONSOLE_ERROR) {
-        int rr = remove_fd(c, set, deadline);
-        if (rr != CONSOLE_OK && r == CONSOLE_OK)
-            r = rr == CONSOLE_ERROR ? CONSOLE_OK : rr; /* the frame is fine; the link may not be */
+    uint8_t *copy = malloc(size);
+    if (!copy) {
+        log_error("qmp %s: out of memory for a %zu-byte frame", c->path, size);
+        return CONSOLE_ERROR;
     }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = pread(memfd, copy + got, size - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got < size || ppm_parse(copy, size, out) < 0) {
+        log_error("qmp %s: screendump is not a usable P6 image (%zu bytes)", c->path, got);
+        free(copy);
+        return CONSOLE_ERROR;
+    }
+    out->release = release_copy;
+    out->owner_data = copy;
+    out->owner_size = size;
+    return CONSOLE_OK;
+}
+
+static int capture_held(console_conn *c, int64_t deadline, frame *out)
+{
+    if (lseek(c->held_wfd, 0, SEEK_SET) < 0) {
+        log_error("qmp %s: lseek: %s", c->path, strerror(errno));
+        return CONSOLE_ERROR;
+    }
+    json_int_t id;
+    int r = submit_screendump(c, c->held_set, deadline, &id);
+    if (r == CONSOLE_OK)
+        r = collect(c, "screendump", id, deadline, NULL);
+    if (r == CONSOLE_OK)
+        r = copy_frame(c, c->held_memfd, out);
+    /* The pixels are copied: free the file's pages now rather than keep a
+     * frame's worth of memory per stopped VM. */
+    if (ftruncate(c->held_wfd, 0) < 0)
+        log_warn("qmp %s: ftruncate: %s", c->path, strerror(errno));
+    return r;
+}
+
+/* Gives the held set back (the VM runs, so QEMU closes its fd now). */
+static int return_held(console_conn *c, int64_t deadline)
+{
+    json_int_t id;
+    int r = submit_remove_fd(c, c->held_set, deadline, &id);
+    if (r == CONSOLE_OK)
+        r = collect(c, "remove-fd", id, deadline, NULL);
+    close_held(c);
+    return r == CONSOLE_ERROR ? CONSOLE_OK : r; /* refused: logged, nothing else to do */
+}
+
+/* -- running VM: a fresh set, read in place -- */
+
+/* screendump into set, then remove-fd, sent together. The set is given
+ * back also when screendump fails; when the connection itself fails there
+ * is no one to ask, and QEMU closes the fds of unused sets once its last
+ * monitor is gone. */
+static int dump_and_remove(console_conn *c, json_int_t set, int64_t deadline)
+{
+    json_int_t dump_id, remove_id;
+    int r = submit_screendump(c, set, deadline, &dump_id);
+    if (r != CONSOLE_OK)
+        return r;
+    r = submit_remove_fd(c, set, deadline, &remove_id);
+    if (r != CONSOLE_OK)
+        return r;
+    r = collect(c, "screendump", dump_id, deadline, NULL);
+    if (r != CONSOLE_OK && r != CONSOLE_ERROR)
+        return r;
+    int rr = collect(c, "remove-fd", remove_id, deadline, NULL);
+    if (r == CONSOLE_OK && rr != CONSOLE_ERROR)
+        r = rr; /* a refused remove-fd is logged; the frame is fine */
     return r;
 }
 
@@ -599,24 +770,18 @@ static void release_mapping(frame *f)
 }
 
 /* Seals memfd, maps it and parses the PPM in place. Sealing first means
- * nobody (QEMU may still hold a writable copy) can shrink the file under
- * the mapping, which would fault, or change the pixels while they are read. */
+ * nobody (a misbehaving QEMU may have kept a writable copy) can shrink the
+ * file under the mapping, which would fault, or change pixels being read. */
 static int map_frame(console_conn *c, int memfd, frame *out)
 {
-    if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+    if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
         log_error("qmp %s: sealing the frame: %s", c->path, strerror(errno));
         return CONSOLE_ERROR;
     }
-    struct stat st;
-    if (fstat(memfd, &st) < 0) {
-        log_error("qmp %s: fstat: %s", c->path, strerror(errno));
-        return CONSOLE_ERROR;
-    }
-    if (st.st_size <= 0 || (uintmax_t)st.st_size > QMP_MAX_FRAME_BYTES) {
-        log_error("qmp %s: screendump wrote %lld bytes", c->path, (long long)st.st_size);
-        return CONSOLE_ERROR;
-    }
-    size_t size = (size_t)st.st_size;
+    size_t size;
+    int r = frame_file_size(c, memfd, &size);
+    if (r != CONSOLE_OK)
+        return r;
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, memfd, 0);
     if (map == MAP_FAILED) {
         log_error("qmp %s: mmap: %s", c->path, strerror(errno));
@@ -633,19 +798,51 @@ static int map_frame(console_conn *c, int memfd, frame *out)
     return CONSOLE_OK;
 }
 
-static int qmp_capture(console_conn *c, int timeout_ms, frame *out)
+static int capture_fresh(console_conn *c, int64_t deadline, frame *out)
 {
-    int64_t deadline = deadline_after(timeout_ms);
-    int memfd = memfd_create("ecshot-frame", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (memfd < 0) {
-        log_error("qmp %s: memfd_create: %s", c->path, strerror(errno));
-        return CONSOLE_ERROR;
+    int memfd, wfd;
+    int r = new_frame_file(c, &memfd, &wfd);
+    if (r != CONSOLE_OK)
+        return r;
+    json_int_t status_id, add_id, set = -1;
+    vm_state s = VM_OTHER;
+    r = submit(c, "query-status", NULL, -1, deadline, &status_id);
+    if (r == CONSOLE_OK)
+        r = submit_add_fd(c, wfd, deadline, &add_id);
+    if (r == CONSOLE_OK)
+        r = collect_status(c, status_id, deadline, &s);
+    if (r == CONSOLE_OK)
+        r = collect_add_fd(c, add_id, deadline, &set);
+    if (r == CONSOLE_OK && s != VM_RUNNING) {
+        c->held_memfd = memfd; /* this set stays (see above) */
+        c->held_wfd = wfd;
+        c->held_set = set;
+        return capture_held(c, deadline, out);
     }
-    int r = dump_into(c, memfd, deadline);
+    if (r == CONSOLE_OK)
+        r = dump_and_remove(c, set, deadline);
+    close(wfd);
     if (r == CONSOLE_OK)
         r = map_frame(c, memfd, out);
     close(memfd); /* the mapping keeps the memory until release_mapping */
     return r;
+}
+
+static int qmp_capture(console_conn *c, int timeout_ms, frame *out)
+{
+    int64_t deadline = deadline_after(timeout_ms);
+    if (c->held_set >= 0) {
+        vm_state s;
+        int r = query_status(c, deadline, &s);
+        if (r != CONSOLE_OK)
+            return r;
+        if (s != VM_RUNNING)
+            return capture_held(c, deadline, out);
+        r = return_held(c, deadline);
+        if (r != CONSOLE_OK)
+            return r;
+    }
+    return capture_fresh(c, deadline, out);
 }
 
 const console_driver qmp_driver = {

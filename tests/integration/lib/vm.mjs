@@ -105,9 +105,13 @@ function onLines(socket, fn) {
   });
 }
 
+// Connect to a unix socket.  The socket is unref'ed: an idle VM connection
+// must not keep Node alive (a test that forgets vm.stop() would hang the
+// run); pending waits keep it alive through their timers instead.
 function connectUnix(socketPath, timeoutMs) {
   return withTimeout(new Promise((resolve, reject) => {
     const s = net.createConnection(socketPath);
+    s.unref();
     s.once('connect', () => { s.off('error', reject); resolve(s); });
     s.once('error', reject);
   }), timeoutMs, `connect ${socketPath}`);
@@ -404,7 +408,6 @@ export async function startVm({
     dbgSocket,
     qmp: null,
     console: [],            // every debug console line, for diagnostics
-    exited: null,           // resolves when QEMU has exited
   };
 
   let dbg = null;
@@ -416,7 +419,10 @@ export async function startVm({
     live.add(vm);
 
     vm.qmp = await QmpClient.connect(testQmpSocket, timeoutMs);
-    vm.exited = vm.qmp.closed;
+    // `await vm.exited` waits (at most timeoutMs) for QEMU to exit.  A getter,
+    // so the bounding timer starts at the await; it also keeps Node alive
+    // while waiting, which the unref'ed socket alone would not.
+    Object.defineProperty(vm, 'exited', { enumerable: true, get: () => vm.waitExit() });
 
     dbg = await connectUnix(dbgSocket, timeoutMs);
     dbg.on('error', () => {});
@@ -464,7 +470,7 @@ export async function startVm({
     });
 
     // Signal QEMU (e.g. 'SIGKILL' to simulate a crash, 'SIGSTOP' to hang it).
-    // Await vm.exited to know a fatal signal has taken effect.
+    // Await vm.exited (or vm.waitExit()) to know a fatal signal took effect.
     vm.kill = (signal = 'SIGKILL') => {
       try {
         process.kill(vm.pid, signal);
@@ -474,6 +480,9 @@ export async function startVm({
       }
     };
 
+    // Wait until QEMU has exited (its QMP connection closed).
+    vm.waitExit = ({ timeoutMs: ms = timeoutMs } = {}) => withTimeout(vm.qmp.closed, ms, 'QEMU exit');
+
     // Quit QEMU (SIGKILL if quit does not work), wait for it to exit and
     // remove the private directory.  Safe to call more than once.
     vm.stop = () => {
@@ -481,11 +490,11 @@ export async function startVm({
         try {
           if (!vm.qmp.socket.destroyed) {
             await vm.qmp.execute('quit', undefined, { timeoutMs: 5000 }).catch(() => {});
-            await withTimeout(vm.exited, 5000, 'QEMU exit after quit').catch(() => {});
+            await withTimeout(vm.qmp.closed, 5000, 'QEMU exit after quit').catch(() => {});
           }
           if (!vm.qmp.socket.destroyed) {
             vm.kill('SIGKILL');
-            await withTimeout(vm.exited, 5000, 'QEMU exit after SIGKILL').catch(() => {});
+            await withTimeout(vm.qmp.closed, 5000, 'QEMU exit after SIGKILL').catch(() => {});
           }
         } finally {
           vm.qmp.close();
@@ -503,7 +512,7 @@ export async function startVm({
     // Leave nothing behind when the start fails half-way.
     if (vm.pid > 0) {
       try { process.kill(vm.pid, 'SIGKILL'); } catch { /* gone */ }
-      if (vm.exited) await withTimeout(vm.exited, 5000, 'QEMU exit').catch(() => {});
+      if (vm.qmp) await withTimeout(vm.qmp.closed, 5000, 'QEMU exit').catch(() => {});
     }
     vm.qmp?.close();
     dbg?.destroy();
