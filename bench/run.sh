@@ -61,7 +61,7 @@ for mode in text vbe=1024x768 vbe=1920x1080; do
   i=$((i + 1))
   vmdir="$work/vm$i"; mkdir "$vmdir"
   vm_start "$vmdir" "$mode" "$vm_pidfile" ecshot.sock floor.sock
-  id=$(printf 'i-bench%013d' "$i")
+  id=$(printf 'i-bench%015d' "$i")
   ecshot instance add "$id" --region cn-hangzhou --account 100 --type ecs.g7.large \
     --console "qmp:$vmdir/ecshot.sock" >/dev/null
 
@@ -70,9 +70,9 @@ for mode in text vbe=1024x768 vbe=1920x1080; do
   fm=$(field median_ms "$floor"); fp=$(field p95_ms "$floor")
   am=$(field median_ms "$api"); ap=$(field p95_ms "$api")
   size="$(field width "$floor")x$(field height "$floor")"
-  awk -v s="$size" -v fm="$fm" -v fp="$fp" -v am="$am" -v ap="$ap" -v b="$(field bytes "$api")" \
+  awk -v s="$size" -v fm="$fm" -v fp="$fp" -v am="$am" -v ap="$ap" -v b="$(field jpeg_bytes "$floor")" \
     'BEGIN { printf "%-10s %10.2fms %10.2fms %10.2fms %10.2fms %7.2fx %7.2fx %9.1f\n",
-             s, fm, fp, am, ap, am / fm, ap / fp, b * 3 / 4 / 1024 }'
+             s, fm, fp, am, ap, am / fm, ap / fp, b / 1024 }'
 
   kill "$(cat "$vm_pidfile")"; rm -f "$vm_pidfile"
 done
