@@ -59,13 +59,7 @@ int main(int argc, char **argv)
         long status = 0;
         int64_t t0 = clock_monotonic_us();
         if (screenshot_call_sign(&call, &url, &headers) == 0) {
-            curl_easy_setopt(curl, CURLOPT_URL, buf_cstr(&url));
-            curl_easy_setopt(curl, CURLOPT_POST, 1L);
-            curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
-            curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
-            curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-            curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, count_body);
-            curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+            screenshot_call_setopt(curl, &url, headers, count_body, &body);
             if (curl_easy_perform(curl) == CURLE_OK)
                 curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
         }

@@ -201,15 +201,8 @@ int client_screenshot_main(int argc, char **argv)
     CURL *curl = curl_easy_init();
     if (!curl)
         goto out;
-    curl_easy_setopt(curl, CURLOPT_URL, buf_cstr(&url));
-    curl_easy_setopt(curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    screenshot_call_setopt(curl, &url, headers, collect_body, &body);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "ecshot/" ECSHOT_VERSION);
     CURLcode cc = curl_easy_perform(curl);
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);

@@ -157,3 +157,16 @@ int screenshot_call_sign(const screenshot_call *call, buf *url, struct curl_slis
     buf_free(&query);
     return rc;
 }
+
+void screenshot_call_setopt(CURL *curl, const buf *url, struct curl_slist *headers,
+                            curl_write_callback write_fn, void *data)
+{
+    curl_easy_setopt(curl, CURLOPT_URL, buf_cstr(url));
+    curl_easy_setopt(curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_fn);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, data);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "ecshot/" ECSHOT_VERSION);
+}

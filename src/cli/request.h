@@ -25,4 +25,10 @@ typedef struct screenshot_call {
  * frees *headers with curl_slist_free_all. */
 int screenshot_call_sign(const screenshot_call *call, buf *url, struct curl_slist **headers);
 
+/* Sets a curl handle up to send a signed call: POST to url, empty body,
+ * the signed headers, the response body to write_fn(data). The url and the
+ * headers must live until the transfer is done. */
+void screenshot_call_setopt(CURL *curl, const buf *url, struct curl_slist *headers,
+                            curl_write_callback write_fn, void *data);
+
 #endif

@@ -180,7 +180,7 @@ export function rawRequest(server, { method = 'GET', path = '/', headers = {}, b
 //   tamper(p): edits the signed parameters before they are sent
 // Resolves to the response plus {sent: {path, body, params}} for replays.
 export async function v1Request(server, key, { params = {}, common = {}, method = 'GET', signMethod,
-                                               place, secret, tamper, headers = {}, sign = true } = {}) {
+                                               place, secret, tamper, headers = {}, sign = true, agent } = {}) {
     const all = { ...v1Common(key, common), ...params };
     if (sign) all.Signature = v1Signature(signMethod || method, all, secret ?? key.accessKeySecret);
     if (tamper) tamper(all);
@@ -193,7 +193,7 @@ export async function v1Request(server, key, { params = {}, common = {}, method 
     } else bodyParams = all;
     const qs = canonicalQuery(queryParams);
     const path = qs ? `/?${qs}` : '/';
-    const sent = { method, path, params: all, headers: { ...headers } };
+    const sent = { method, path, params: all, headers: { ...headers }, agent };
     if (Object.keys(bodyParams).length || place === 'body' || place === 'chunked') {
         const form = canonicalQuery(bodyParams);
         sent.headers['content-type'] = 'application/x-www-form-urlencoded';
