@@ -77,6 +77,8 @@ static int handle_stages(api_service *svc, const http_request *req, param_list *
         return api_error_set(err, API_ERR_URI_TOO_LONG, NULL);
     if (req->body_too_large)
         return api_error_set(err, API_ERR_REQUEST_TOO_LARGE, NULL);
+    if (req->overloaded)
+        return api_error_set(err, API_ERR_SERVICE_UNAVAILABLE, NULL);
     if (strcmp(req->path, "/") != 0)
         return api_error_set(err, API_ERR_NOT_FOUND_PATH, NULL);
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0)

@@ -41,15 +41,25 @@ typedef enum api_error_code {
     API_ERR_COUNT
 } api_error_code;
 
+/* Forbidden.RAM's AccessDeniedDetail: who was denied what, and whether a
+ * Deny statement matched (ExplicitDeny) or nothing allowed it (ImplicitDeny).
+ * The V3 SDK hands it to callers as err.accessDeniedDetail. */
+typedef struct access_denied_detail {
+    char auth_action[64];          /* "ecs:GetInstanceScreenshot" */
+    char principal_type[32];       /* "SubUser" for a RAM user */
+    char principal_owner_id[128];  /* the account */
+    char principal_name[128];      /* the RAM user's name */
+    int explicit_deny;
+} access_denied_detail;
+
 typedef struct api_error {
     api_error_code code;
     buf detail;            /* substituted into the message; may be empty */
     long retry_after_ms;   /* Throttling only */
-    /* Forbidden.RAM only: whether a Deny statement matched. */
-    int explicit_deny;
+    access_denied_detail denied; /* Forbidden.RAM only */
 } api_error;
 
-#define API_ERROR_INIT {API_OK, BUF_INIT, 0, 0}
+#define API_ERROR_INIT {API_OK, BUF_INIT, 0, {{0}, {0}, {0}, {0}, 0}}
 
 /* Sets the code and a detail string (NULL for none); returns -1 so that a
  * stage can write `return api_error_set(err, ..., ...);`. */

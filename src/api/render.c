@@ -18,12 +18,14 @@
 #define CONTENT_TYPE_XML "text/xml;charset=utf-8"
 #define RECOMMEND_FMT "https://api.aliyun.com/troubleshoot?q=%s&product=Ecs&requestId=%s"
 
-/* Keeps printable ASCII only: error texts are ASCII by construction, and
- * anything else came from a client and is not worth a byte-exact echo. */
-static void sanitize_ascii(char *s)
+/* Keeps printable ASCII and newlines only: error texts are ASCII by
+ * construction (a V3 string to sign holds a newline), and anything else
+ * came from a client and is not worth a byte-exact echo. */
+static void sanitize_ascii(char *s, int keep_newlines)
 {
     for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+        if (((unsigned char)*s < 0x20 && !(keep_newlines && *s == '\n')) ||
+            (unsigned char)*s > 0x7e)
             *s = '?';
 }
 
@@ -66,8 +68,43 @@ int api_render_screenshot(http_response *resp, api_format fmt, const char *reque
     return b->failed ? -1 : 0;
 }
 
+#define POLICY_TYPE "AccountLevelIdentityBasedPolicy"
+
+static const char *no_permission_type(const access_denied_detail *d)
+{
+    return d->explicit_deny ? "ExplicitDeny" : "ImplicitDeny";
+}
+
+static json_t *denied_detail_json(const access_denied_detail *d)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "AuthAction", json_string(d->auth_action));
+    json_object_set_new(o, "AuthPrincipalType", json_string(d->principal_type));
+    json_object_set_new(o, "AuthPrincipalOwnerId", json_string(d->principal_owner_id));
+    json_object_set_new(o, "AuthPrincipalDisplayName", json_string(d->principal_name));
+    json_object_set_new(o, "PolicyType", json_string(POLICY_TYPE));
+    json_object_set_new(o, "NoPermissionType", json_string(no_permission_type(d)));
+    return o;
+}
+
+static void denied_detail_xml(buf *b, const access_denied_detail *d)
+{
+    buf_puts(b, "<AccessDeniedDetail><AuthAction>");
+    xml_escape(b, d->auth_action);
+    buf_puts(b, "</AuthAction><AuthPrincipalType>");
+    xml_escape(b, d->principal_type);
+    buf_puts(b, "</AuthPrincipalType><AuthPrincipalOwnerId>");
+    xml_escape(b, d->principal_owner_id);
+    buf_puts(b, "</AuthPrincipalOwnerId><AuthPrincipalDisplayName>");
+    xml_escape(b, d->principal_name);
+    buf_puts(b, "</AuthPrincipalDisplayName><PolicyType>" POLICY_TYPE "</PolicyType><NoPermissionType>");
+    buf_puts(b, no_permission_type(d));
+    buf_puts(b, "</NoPermissionType></AccessDeniedDetail>");
+}
+
 static int render_error_json(buf *b, const char *request_id, const char *host_id,
-                             const char *code, const char *message, const char *recommend)
+                             const char *code, const char *message, const char *recommend,
+                             const api_error *err)
 {
     json_t *o = json_object();
     json_object_set_new(o, "RequestId", json_string(request_id));
@@ -75,6 +112,8 @@ static int render_error_json(buf *b, const char *request_id, const char *host_id
     json_object_set_new(o, "Code", json_string(code));
     json_object_set_new(o, "Message", json_string(message));
     json_object_set_new(o, "Recommend", json_string(recommend));
+    if (err->code == API_ERR_FORBIDDEN_RAM)
+        json_object_set_new(o, "AccessDeniedDetail", denied_detail_json(&err->denied));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!text)
@@ -98,9 +137,9 @@ int api_render_error(http_response *resp, api_format fmt, const char *request_id
         return -1;
     }
     if (message.data)
-        sanitize_ascii(message.data);
+        sanitize_ascii(message.data, 1);
     snprintf(host, sizeof host, "%s", host_id ? host_id : "");
-    sanitize_ascii(host);
+    sanitize_ascii(host, 0);
     snprintf(recommend, sizeof recommend, RECOMMEND_FMT, code, request_id);
 
     buf *b = &resp->body;
@@ -118,10 +157,13 @@ int api_render_error(http_response *resp, api_format fmt, const char *request_id
         xml_escape(b, buf_cstr(&message));
         buf_puts(b, "</Message><Recommend><![CDATA[");
         buf_puts(b, recommend);
-        buf_puts(b, "]]></Recommend></Error>");
+        buf_puts(b, "]]></Recommend>");
+        if (err->code == API_ERR_FORBIDDEN_RAM)
+            denied_detail_xml(b, &err->denied);
+        buf_puts(b, "</Error>");
     } else {
         resp->content_type = CONTENT_TYPE_JSON;
-        rc = render_error_json(b, request_id, host, code, buf_cstr(&message), recommend);
+        rc = render_error_json(b, request_id, host, code, buf_cstr(&message), recommend, err);
     }
     buf_free(&message);
     resp->status = api_error_http_status(err->code);

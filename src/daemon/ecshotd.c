@@ -29,6 +29,8 @@ typedef struct daemon_config {
     char *limits_url;
     char *retired_path;
     long threads;
+    long workers;
+    long queue_max;
     long throttle_ms;
     long console_timeout_ms;
     long wake_settle_ms;
@@ -41,7 +43,8 @@ typedef struct daemon_config {
 } daemon_config;
 
 enum opt_id {
-    OPT_LISTEN = 1, OPT_STORE, OPT_LIMITS, OPT_CONFIG, OPT_RETIRED, OPT_THREADS, OPT_THROTTLE,
+    OPT_LISTEN = 1, OPT_STORE, OPT_LIMITS, OPT_CONFIG, OPT_RETIRED, OPT_THREADS, OPT_WORKERS,
+    OPT_QUEUE_MAX, OPT_THROTTLE,
     OPT_CONSOLE_TIMEOUT, OPT_WAKE_SETTLE, OPT_JPEG_QUALITY, OPT_JPEG_SUBSAMPLING, OPT_MAX_BODY,
     OPT_MAX_CONNECTIONS, OPT_CONNECTION_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION
 };
@@ -53,6 +56,8 @@ static const struct option long_options[] = {
     {"config", required_argument, NULL, OPT_CONFIG},
     {"retired-types", required_argument, NULL, OPT_RETIRED},
     {"threads", required_argument, NULL, OPT_THREADS},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"queue-max", required_argument, NULL, OPT_QUEUE_MAX},
     {"throttle-ms", required_argument, NULL, OPT_THROTTLE},
     {"console-timeout-ms", required_argument, NULL, OPT_CONSOLE_TIMEOUT},
     {"wake-settle-ms", required_argument, NULL, OPT_WAKE_SETTLE},
@@ -77,6 +82,8 @@ static void usage(FILE *out)
         "  --config FILE               options as 'name value' lines\n"
         "  --retired-types FILE        retired instance types (default: shipped list)\n"
         "  --threads N                 HTTP threads (default: number of cores)\n"
+        "  --workers N                 request handler threads (default: 8 per core, at least 16)\n"
+        "  --queue-max N               requests waiting for a worker before 503 (default 1024)\n"
         "  --throttle-ms MS            per-instance interval (default 10000)\n"
         "  --console-timeout-ms MS     deadline of each hypervisor exchange (default 3000)\n"
         "  --wake-settle-ms MS         time a woken guest gets to redraw (default 200)\n"
@@ -169,6 +176,8 @@ static int apply_option(daemon_config *c, int id, const char *v)
     case OPT_RETIRED: return replace_string(&c->retired_path, v);
     case OPT_CONFIG: return load_config_file(c, v);
     case OPT_THREADS: return parse_long("threads", v, 0, 1024, &c->threads);
+    case OPT_WORKERS: return parse_long("workers", v, 1, 4096, &c->workers);
+    case OPT_QUEUE_MAX: return parse_long("queue-max", v, 1, 1000000, &c->queue_max);
     case OPT_THROTTLE: return parse_long("throttle-ms", v, 0, 86400000, &c->throttle_ms);
     case OPT_CONSOLE_TIMEOUT:
         return parse_long("console-timeout-ms", v, 10, 600000, &c->console_timeout_ms);
@@ -207,6 +216,15 @@ static const char *default_retired_path(void)
     return candidates[0];
 }
 
+/* Workers wait on hypervisors, at most one deadline each: enough of them
+ * that a few hung VMs leave plenty for everyone else. */
+static long default_workers(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long n = (cores > 0 ? cores : 2) * 8;
+    return n < 16 ? 16 : n;
+}
+
 static time_t wall_clock(void)
 {
     return time(NULL);
@@ -224,6 +242,8 @@ int main(int argc, char **argv)
 {
     daemon_config cfg = {
         .threads = 0,
+        .workers = 0,
+        .queue_max = 1024,
         .throttle_ms = SCREENSHOT_THROTTLE_MS,
         .console_timeout_ms = 3000,
         .wake_settle_ms = 200,
@@ -296,6 +316,8 @@ int main(int argc, char **argv)
     http_server_config hc = {
         .listen = cfg.listen,
         .threads = (unsigned)cfg.threads,
+        .workers = (unsigned)(cfg.workers ? cfg.workers : default_workers()),
+        .queue_max = (size_t)cfg.queue_max,
         .max_body = (size_t)cfg.max_body,
         .max_target = 16384,
         .max_headers = 65536,

@@ -1,8 +1,8 @@
 /* http.h: ecshot's HTTP face, on libmicrohttpd.
  *
  * The server collects one whole request (method, raw target, headers, body
- * up to a limit) into an http_request, hands it to a single handler, and
- * sends the http_response the handler filled. Nothing above this layer sees
+ * up to a limit) into an http_request, hands it to a single handler on a
+ * worker thread, and sends the http_response the handler filled. Nothing above this layer sees
  * libmicrohttpd. Limits are detected here and flagged on the request, so that
  * api/ answers them with a body the client can parse. */
 #ifndef ECSHOT_HTTP_HTTP_H
@@ -30,6 +30,8 @@ typedef struct http_request {
     /* Limits passed: the handler answers 413 / 414 without reading further. */
     int body_too_large;
     int target_too_long;
+    /* The worker queue was full: the handler answers 503 at once. */
+    int overloaded;
 } http_request;
 
 /* Case-insensitive header lookup; NULL when absent. */
@@ -51,7 +53,9 @@ typedef void (*http_handler_fn)(void *ctx, const http_request *req, http_respons
 
 typedef struct http_server_config {
     const char *listen;        /* "127.0.0.1:8080", "[::1]:8080" or ":8080" */
-    unsigned threads;          /* thread pool size; 0: number of cores */
+    unsigned threads;          /* HTTP thread pool size; 0: number of cores */
+    unsigned workers;          /* handler threads; 0: handle on the HTTP thread */
+    size_t queue_max;          /* requests waiting for a worker before 503 */
     size_t max_body;           /* bytes; larger bodies get 413 */
     size_t max_target;         /* bytes of request target; longer gets 414 */
     size_t max_headers;        /* bytes of the request head (MHD memory pool) */

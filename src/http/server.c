@@ -9,13 +9,18 @@
  *    piece, then once more with nothing: the response is queued on that last
  *    call, since queueing earlier makes libmicrohttpd close the connection
  *    (no keep-alive) — except when a limit is passed, where closing is right;
- *  - with a thread pool each connection stays on one thread, so a request
- *    is handled wholly on the thread that read it. */
+ *  - with a thread pool each connection stays on one thread, and a thread
+ *    serves many connections: a handler that waits (on a hung hypervisor,
+ *    say) would stall every connection of its thread. So complete requests
+ *    are handed to a pool of worker threads while their connection is
+ *    suspended, and resumed with the answer; a full queue is answered at
+ *    once (the request is flagged overloaded) instead of waiting. */
 #include "http/http.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +33,6 @@
 #define HEADERS_MAX 128
 #define DISCARD_MAX (1u << 20) /* body bytes read past the limit before closing */
 
-struct http_server {
-    struct MHD_Daemon *mhd;
-    http_server_config cfg;
-    unsigned port;
-};
-
 /* Per-request state, from the URI callback to the completion callback. */
 typedef struct request_state {
     http_request req;
@@ -41,8 +40,26 @@ typedef struct request_state {
     buf body;
     int head_seen;          /* the access handler has seen the head */
     size_t discarded;       /* body bytes dropped after the limit was passed */
-    int responded;
+    int dispatched;         /* 1: handed to the handler; 2: answer queued */
+    int answered;           /* resp holds the handler's answer */
+    http_response resp;
+    struct MHD_Connection *conn;
+    struct request_state *next; /* in the worker queue */
 } request_state;
+
+struct http_server {
+    struct MHD_Daemon *mhd;
+    http_server_config cfg;
+    unsigned port;
+    /* The worker pool and its queue of suspended requests. */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    request_state *queue_head, *queue_tail;
+    size_t queued;
+    int stopping;
+    pthread_t *workers;
+    unsigned worker_count;
+};
 
 const char *http_request_header(const http_request *req, const char *name)
 {
@@ -104,6 +121,7 @@ static void free_state(request_state *st)
     free(st->req.headers);
     free(st->target_copy);
     buf_free(&st->body);
+    buf_free(&st->resp.body);
     free(st);
 }
 
@@ -161,23 +179,12 @@ static void fill_peer(request_state *st, struct MHD_Connection *conn)
                   st->req.peer, sizeof st->req.peer);
 }
 
-/* Runs the handler and queues its answer. */
-static enum MHD_Result respond(http_server *srv, request_state *st, struct MHD_Connection *conn)
+/* Queues the answer the handler left in st->resp. */
+static enum MHD_Result queue_answer(request_state *st, struct MHD_Connection *conn)
 {
-    http_response resp = {0};
-    resp.status = 500;
-    resp.content_type = "text/plain";
-
-    st->responded = 1;
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, st);
-    fill_peer(st, conn);
-    st->req.body = buf_cstr(&st->body);
-    st->req.body_len = st->body.len;
-
-    srv->cfg.handler(srv->cfg.handler_ctx, &st->req, &resp);
-
-    size_t len = resp.body.len;
-    void *data = buf_steal(&resp.body);
+    http_response *resp = &st->resp;
+    size_t len = resp->body.len;
+    void *data = buf_steal(&resp->body);
     if (!data)
         return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
     struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
@@ -185,12 +192,80 @@ static enum MHD_Result respond(http_server *srv, request_state *st, struct MHD_C
         free(data);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type);
-    for (int i = 0; i < resp.header_count; i++)
-        MHD_add_response_header(r, resp.header_names[i], resp.header_values[i]);
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp.status, r);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    for (int i = 0; i < resp->header_count; i++)
+        MHD_add_response_header(r, resp->header_names[i], resp->header_values[i]);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+static void run_handler(http_server *srv, request_state *st)
+{
+    st->resp.status = 500;
+    st->resp.content_type = "text/plain";
+    srv->cfg.handler(srv->cfg.handler_ctx, &st->req, &st->resp);
+    st->answered = 1;
+}
+
+static void *worker_main(void *arg)
+{
+    http_server *srv = arg;
+    pthread_mutex_lock(&srv->lock);
+    for (;;) {
+        while (!srv->queue_head && !srv->stopping)
+            pthread_cond_wait(&srv->wake, &srv->lock);
+        request_state *st = srv->queue_head;
+        if (!st)
+            break; /* stopping, and the queue is drained */
+        srv->queue_head = st->next;
+        if (!srv->queue_head)
+            srv->queue_tail = NULL;
+        srv->queued--;
+        pthread_mutex_unlock(&srv->lock);
+
+        run_handler(srv, st);
+        MHD_resume_connection(st->conn);
+
+        pthread_mutex_lock(&srv->lock);
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return NULL;
+}
+
+/* The request is complete (or refused by a limit): gather what the
+ * handler reads, then answer inline or hand it to a worker. */
+static enum MHD_Result dispatch(http_server *srv, request_state *st, struct MHD_Connection *conn)
+{
+    st->dispatched = 1;
+    st->conn = conn;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, st);
+    fill_peer(st, conn);
+    st->req.body = buf_cstr(&st->body);
+    st->req.body_len = st->body.len;
+
+    /* Requests refused by a limit are cheap to answer: no worker needed. */
+    if (srv->worker_count > 0 && !st->req.target_too_long && !st->req.body_too_large) {
+        pthread_mutex_lock(&srv->lock);
+        if (!srv->stopping && srv->queued < srv->cfg.queue_max) {
+            MHD_suspend_connection(conn);
+            st->next = NULL;
+            if (srv->queue_tail)
+                srv->queue_tail->next = st;
+            else
+                srv->queue_head = st;
+            srv->queue_tail = st;
+            srv->queued++;
+            pthread_cond_signal(&srv->wake);
+            pthread_mutex_unlock(&srv->lock);
+            return MHD_YES;
+        }
+        pthread_mutex_unlock(&srv->lock);
+        st->req.overloaded = 1;
+    }
+    run_handler(srv, st);
+    st->dispatched = 2;
+    return queue_answer(st, conn);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -205,7 +280,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
     if (!st)
         return MHD_NO; /* the URI callback ran out of memory */
-    if (st->responded) {
+    if (st->answered && st->dispatched == 1) {
+        st->dispatched = 2; /* resumed by its worker: send the answer once */
+        return queue_answer(st, conn);
+    }
+    if (st->dispatched) {
         *upload_data_size = 0; /* answered early; drop what still arrives */
         return MHD_YES;
     }
@@ -220,7 +299,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             st->req.body_too_large = 1;
         if (!st->req.target_too_long && !st->req.body_too_large)
             return MHD_YES;
-        return respond(srv, st, conn);
+        return dispatch(srv, st, conn);
     }
     if (*upload_data_size > 0) {
         /* libmicrohttpd does not take a response in the middle of a body:
@@ -238,7 +317,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *upload_data_size = 0;
         return MHD_YES;
     }
-    return respond(srv, st, conn);
+    return dispatch(srv, st, conn);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -297,6 +376,21 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     return 0;
 }
 
+/* Lets the workers drain the queue and exit; new requests are then
+ * answered inline by dispatch. */
+static void stop_workers(http_server *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    srv->stopping = 1;
+    pthread_cond_broadcast(&srv->wake);
+    pthread_mutex_unlock(&srv->lock);
+    for (unsigned i = 0; i < srv->worker_count; i++)
+        pthread_join(srv->workers[i], NULL);
+    srv->worker_count = 0;
+    free(srv->workers);
+    srv->workers = NULL;
+}
+
 http_server *http_server_start(const http_server_config *cfg)
 {
     struct sockaddr_storage ss;
@@ -309,12 +403,29 @@ http_server *http_server_start(const http_server_config *cfg)
     if (!srv)
         return NULL;
     srv->cfg = *cfg;
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->wake, NULL);
+    if (cfg->workers > 0) {
+        srv->workers = calloc(cfg->workers, sizeof *srv->workers);
+        if (!srv->workers) {
+            free(srv);
+            return NULL;
+        }
+        for (unsigned i = 0; i < cfg->workers; i++) {
+            if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0) {
+                log_error("cannot start worker thread %u", i);
+                break;
+            }
+            srv->worker_count++;
+        }
+    }
     unsigned threads = cfg->threads;
     if (threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (unsigned)n : 2;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
 #ifdef MHD_USE_EPOLL
     flags |= MHD_USE_EPOLL;
 #endif
@@ -333,6 +444,7 @@ http_server *http_server_start(const http_server_config *cfg)
         MHD_OPTION_END);
     if (!srv->mhd) {
         log_error("cannot listen on %s", cfg->listen);
+        stop_workers(srv);
         free(srv);
         return NULL;
     }
@@ -350,6 +462,11 @@ void http_server_stop(http_server *srv)
 {
     if (!srv)
         return;
+    /* Workers finish the queue and resume every suspended connection:
+     * libmicrohttpd cannot stop while one is still suspended. */
+    stop_workers(srv);
     MHD_stop_daemon(srv->mhd);
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->wake);
     free(srv);
 }

@@ -2,10 +2,13 @@
  *
  * The stages run in the order of DESIGN.md and never reach back:
  *   validate     RegionId, InstanceId, WakeUp
- *   authorize    RAM, on the resource name built from the request, before
- *                the instance is looked up, so that a caller without the
- *                right learns nothing about which instances exist
- *   look up      an instance of another account or region is "not found",
+ *   look up      fetch the record; no verdict yet
+ *   authorize    RAM, on the resource name built from the request; the
+ *                instance's tags join the context (acs:ResourceTag/...)
+ *                only when the record is the caller's own, in the region
+ *                asked for, so a caller without the right learns nothing
+ *                about which instances exist beyond what its policy grants
+ *   visibility   an instance of another account or region is "not found",
  *                the same answer as one that does not exist
  *   check        retired type; status in the inventory; live hypervisor state
  *   throttle     claimed only by a call that passed every check
@@ -79,8 +82,22 @@ static int stage_validate(const param_list *params, screenshot_args *a, api_erro
     return 0;
 }
 
+/* The record, if the caller may know of it: its own account, the region
+ * the request names. Anything else is treated as absent. */
+static int stage_look_up(const ops_context *ctx, const principal *who, const screenshot_args *a,
+                         instance *inst, int *visible, api_error *err)
+{
+    int rc = store_instance_get(ctx->store, a->instance_id->value, inst);
+    if (rc == STORE_ERROR)
+        return api_error_set(err, API_ERR_SERVICE_UNAVAILABLE, NULL);
+    *visible = rc == STORE_OK && strcmp(inst->account_id, who->account_id) == 0 &&
+               strcmp(inst->region, a->region->value) == 0;
+    return 0;
+}
+
 static int stage_authorize(const ops_context *ctx, const ops_caller *caller,
-                           const screenshot_args *a, api_error *err)
+                           const screenshot_args *a, const instance *inst, int visible,
+                           api_error *err)
 {
     const principal *who = caller->who;
     if (who->user[0] == '\0')
@@ -102,12 +119,21 @@ static int stage_authorize(const ops_context *ctx, const ops_caller *caller,
     }
     for (size_t i = 0; i < count; i++)
         texts[i] = docs[i].document;
+    const char *tag_keys[STORE_TAGS_MAX], *tag_values[STORE_TAGS_MAX];
+    size_t tag_count = visible ? inst->tag_count : 0;
+    for (size_t i = 0; i < tag_count; i++) {
+        tag_keys[i] = inst->tags[i].key;
+        tag_values[i] = inst->tags[i].value;
+    }
     ram_request_context rc = {
         .source_ip = caller->source_ip,
         .secure_transport = caller->secure_transport,
         .current_time = (long long)time(NULL),
         .mfa_present = 0,
         .user_agent = caller->user_agent,
+        .tag_keys = tag_keys,
+        .tag_values = tag_values,
+        .tag_count = tag_count,
     };
     ram_decision d = ram_policies_evaluate(texts, count, ACTION_NAME, resource, &rc);
     free(texts);
@@ -115,20 +141,13 @@ static int stage_authorize(const ops_context *ctx, const ops_caller *caller,
     if (d == RAM_ALLOW)
         return 0;
     api_error_set(err, API_ERR_FORBIDDEN_RAM, NULL);
-    err->explicit_deny = d == RAM_EXPLICIT_DENY;
+    access_denied_detail *dd = &err->denied;
+    snprintf(dd->auth_action, sizeof dd->auth_action, "%s", ACTION_NAME);
+    snprintf(dd->principal_type, sizeof dd->principal_type, "SubUser");
+    snprintf(dd->principal_owner_id, sizeof dd->principal_owner_id, "%s", who->account_id);
+    snprintf(dd->principal_name, sizeof dd->principal_name, "%s", who->user);
+    dd->explicit_deny = d == RAM_EXPLICIT_DENY;
     return -1;
-}
-
-static int stage_look_up(const ops_context *ctx, const principal *who, const screenshot_args *a,
-                         instance *inst, api_error *err)
-{
-    int rc = store_instance_get(ctx->store, a->instance_id->value, inst);
-    if (rc == STORE_ERROR)
-        return api_error_set(err, API_ERR_SERVICE_UNAVAILABLE, NULL);
-    if (rc != STORE_OK || strcmp(inst->account_id, who->account_id) != 0 ||
-        strcmp(inst->region, a->region->value) != 0)
-        return api_error_set(err, API_ERR_INVALID_PARAMETER, "InstanceId");
-    return 0;
 }
 
 /* Maps a console failure to what the client is told; the cause is logged. */
@@ -219,10 +238,15 @@ int ops_get_instance_screenshot(const ops_context *ctx, const ops_caller *caller
 {
     screenshot_args args = {0};
     instance inst;
+    int visible = 0;
 
-    if (stage_validate(params, &args, err) < 0 || stage_authorize(ctx, caller, &args, err) < 0 ||
-        stage_look_up(ctx, caller->who, &args, &inst, err) < 0 ||
-        stage_check_state(ctx, &inst, err) < 0 || stage_throttle(ctx, &inst, err) < 0)
+    if (stage_validate(params, &args, err) < 0 ||
+        stage_look_up(ctx, caller->who, &args, &inst, &visible, err) < 0 ||
+        stage_authorize(ctx, caller, &args, &inst, visible, err) < 0)
+        return -1;
+    if (!visible)
+        return api_error_set(err, API_ERR_INVALID_PARAMETER, "InstanceId");
+    if (stage_check_state(ctx, &inst, err) < 0 || stage_throttle(ctx, &inst, err) < 0)
         return -1;
     if (args.wakeup && stage_wake(ctx, &inst, err) < 0)
         return -1;

@@ -103,6 +103,39 @@ static void throttling_sets_retry_after(void **state)
     api_error_free(&err);
 }
 
+static void forbidden_ram_carries_access_denied_detail(void **state)
+{
+    (void)state;
+    http_response r = {0};
+    api_error err = API_ERROR_INIT;
+    api_error_set(&err, API_ERR_FORBIDDEN_RAM, NULL);
+    snprintf(err.denied.auth_action, sizeof err.denied.auth_action, "ecs:GetInstanceScreenshot");
+    snprintf(err.denied.principal_type, sizeof err.denied.principal_type, "SubUser");
+    snprintf(err.denied.principal_owner_id, sizeof err.denied.principal_owner_id, "1001");
+    snprintf(err.denied.principal_name, sizeof err.denied.principal_name, "alice");
+    err.denied.explicit_deny = 1;
+    assert_int_equal(api_render_error(&r, API_FORMAT_JSON, RID, "h", &err), 0);
+    assert_int_equal(r.status, 403);
+    assert_non_null(strstr(buf_cstr(&r.body),
+        "\"AccessDeniedDetail\":{\"AuthAction\":\"ecs:GetInstanceScreenshot\","
+        "\"AuthPrincipalType\":\"SubUser\",\"AuthPrincipalOwnerId\":\"1001\","
+        "\"AuthPrincipalDisplayName\":\"alice\",\"PolicyType\":\"AccountLevelIdentityBasedPolicy\","
+        "\"NoPermissionType\":\"ExplicitDeny\"}}"));
+    buf_free(&r.body);
+
+    http_response x = {0};
+    err.denied.explicit_deny = 0;
+    assert_int_equal(api_render_error(&x, API_FORMAT_XML, RID, "h", &err), 0);
+    assert_non_null(strstr(buf_cstr(&x.body),
+        "]]></Recommend><AccessDeniedDetail><AuthAction>ecs:GetInstanceScreenshot</AuthAction>"
+        "<AuthPrincipalType>SubUser</AuthPrincipalType><AuthPrincipalOwnerId>1001"
+        "</AuthPrincipalOwnerId><AuthPrincipalDisplayName>alice</AuthPrincipalDisplayName>"
+        "<PolicyType>AccountLevelIdentityBasedPolicy</PolicyType><NoPermissionType>ImplicitDeny"
+        "</NoPermissionType></AccessDeniedDetail></Error>"));
+    buf_free(&x.body);
+    api_error_free(&err);
+}
+
 static void status_and_names_of_every_code(void **state)
 {
     (void)state;
@@ -181,6 +214,7 @@ int main(void)
         cmocka_unit_test(error_json_with_detail),
         cmocka_unit_test(error_xml_escapes_client_text),
         cmocka_unit_test(throttling_sets_retry_after),
+        cmocka_unit_test(forbidden_ram_carries_access_denied_detail),
         cmocka_unit_test(status_and_names_of_every_code),
         cmocka_unit_test(messages),
         cmocka_unit_test(request_ids_are_upper_case_uuids),
