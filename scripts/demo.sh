@@ -19,7 +19,7 @@ port=${ECSHOT_PORT:-8080}
 store=sqlite:$root/var/ecshot.db
 account=1234567890123456
 region=cn-hangzhou
-instance=i-ecshotdemo000000001
+instance=i-ecshotdemo0000000001
 
 stop_demo() {
   for name in ecshotd qemu; do
