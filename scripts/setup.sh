@@ -10,7 +10,9 @@ packages=(
   gcc meson ninja-build pkg-config binutils
   # libraries
   libmicrohttpd-dev libssl-dev libturbojpeg0-dev libjansson-dev libsqlite3-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libpq-dev libhiredis-dev libvirt-dev libpng-dev
+  # the shared parts a deployment of several servers runs on, started by the tests
+  postgresql redis-server libvirt-daemon-system libvirt-clients sasl2-bin libsasl2-modules
   # the hypervisor the tests and the demo boot
   qemu-system-x86
   # tests
