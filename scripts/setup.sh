@@ -15,8 +15,8 @@ packages=(
   postgresql redis-server libvirt-daemon-system libvirt-clients sasl2-bin libsasl2-modules
   # the hypervisor the tests and the demo boot
   qemu-system-x86
-  # tests
-  libcmocka-dev
+  # tests (systemd for systemd-analyze verify of the shipped unit)
+  libcmocka-dev systemd
 )
 
 missing=()

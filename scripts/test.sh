@@ -36,6 +36,7 @@ run "build" build build || { echo "0 passed, 1 failed"; exit 1; }
 run "guest kernel" tests/guest/build.sh
 run "unit tests" meson test -C build --suite unit --print-errorlogs
 run "integration tests" integration build
+run "deployment files" tests/system/deploy.sh build
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

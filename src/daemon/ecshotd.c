@@ -46,7 +46,7 @@ enum opt_id {
     OPT_LISTEN = 1, OPT_STORE, OPT_LIMITS, OPT_CONFIG, OPT_RETIRED, OPT_THREADS, OPT_WORKERS,
     OPT_QUEUE_MAX, OPT_THROTTLE,
     OPT_CONSOLE_TIMEOUT, OPT_WAKE_SETTLE, OPT_JPEG_QUALITY, OPT_JPEG_SUBSAMPLING, OPT_MAX_BODY,
-    OPT_MAX_CONNECTIONS, OPT_CONNECTION_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION
+    OPT_MAX_CONNECTIONS, OPT_CONNECTION_TIMEOUT, OPT_LOG_LEVEL, OPT_CHECK, OPT_HELP, OPT_VERSION
 };
 
 static const struct option long_options[] = {
@@ -67,6 +67,7 @@ static const struct option long_options[] = {
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"connection-timeout", required_argument, NULL, OPT_CONNECTION_TIMEOUT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"check", no_argument, NULL, OPT_CHECK},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -92,7 +93,8 @@ static void usage(FILE *out)
         "  --max-body BYTES            largest request body (default 65536)\n"
         "  --max-connections N         (default 1024)\n"
         "  --connection-timeout S      idle keep-alive timeout (default 30)\n"
-        "  --log-level L               error, warn, info or debug (default info)\n",
+        "  --log-level L               error, warn, info or debug (default info)\n"
+        "  --check                     read the options and the config file, then exit\n",
         JPEG_DEFAULT_QUALITY, JPEG_DEFAULT_SUBSAMPLING);
 }
 
@@ -149,10 +151,22 @@ static int load_config_file(daemon_config *c, const char *path)
         char *hash = strchr(line, '#');
         if (hash)
             *hash = '\0';
-        char *name = strtok(line, " \t\r\n=");
-        if (!name)
+        /* "name value" or "name = value"; the value runs to the end of the
+         * line, since URLs hold '=' and '&'. */
+        char *name = line + strspn(line, " \t");
+        size_t name_len = strcspn(name, " \t\r\n=");
+        if (name_len == 0)
             continue;
-        char *value = strtok(NULL, " \t\r\n=");
+        char *value = name + name_len;
+        value += strspn(value, " \t");
+        if (*value == '=')
+            value += 1 + strspn(value + 1, " \t");
+        name[name_len] = '\0';
+        size_t value_len = strlen(value);
+        while (value_len && strchr(" \t\r\n", value[value_len - 1]))
+            value[--value_len] = '\0';
+        if (value_len == 0)
+            value = NULL;
         const struct option *o = long_options;
         while (o->name && strcmp(o->name, name) != 0)
             o++;
@@ -254,8 +268,12 @@ int main(int argc, char **argv)
         .connection_timeout_s = 30,
         .log_level = LOG_INFO,
     };
-    int opt;
+    int opt, check_only = 0;
     while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+        if (opt == OPT_CHECK) {
+            check_only = 1;
+            continue;
+        }
         if (opt == OPT_HELP) {
             usage(stdout);
             config_free(&cfg);
@@ -279,6 +297,12 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level((enum log_level)cfg.log_level);
+    if (check_only) {
+        printf("ecshotd: configuration OK (listen %s, store %.*s)\n", cfg.listen,
+               (int)strcspn(cfg.store_url, ":"), cfg.store_url);
+        config_free(&cfg);
+        return 0;
+    }
     signal(SIGPIPE, SIG_IGN);
 
     int status = 1;
