@@ -16,18 +16,35 @@ import { test } from 'node:test';
 import { startServer } from './server.mjs';
 import { startVm } from './vm.mjs';
 
+// A test gets this long (the ASan build is slower); past it, it fails and
+// its servers and VMs are still cleaned up (node:test's own timeout would
+// leave them running and the file's process alive).
+const TEST_TIMEOUT_MS = 120000;
+
 export function itest(name, opts, fn) {
     if (typeof opts === 'function') { fn = opts; opts = {}; }
-    return test(name, { timeout: opts.timeout ?? 180000, skip: opts.skip, todo: opts.todo }, async (t) => {
+    const timeoutMs = opts.timeout ?? TEST_TIMEOUT_MS;
+    return test(name, { skip: opts.skip, todo: opts.todo }, async (t) => {
         const cleanups = [];
         const servers = [];
         const vms = [];
+        // Rejects when a daemon dies under the test (a crash, a sanitizer
+        // report) or the test runs out of time: the test then fails at once
+        // instead of waiting on a peer that will never answer.
+        let abort;
+        const aborted = new Promise((_, reject) => { abort = reject; });
+        aborted.catch(() => {});
+        const timer = setTimeout(() => abort(new Error(`test timed out after ${timeoutMs} ms`)), timeoutMs);
         const ctx = {
             t,
             async server(o = {}) {
                 const s = await startServer(o);
                 servers.push(s);
-                cleanups.push(() => s.stop());
+                let stopping = false;
+                cleanups.push(() => { stopping = true; return s.stop(); });
+                s.exited.then(({ code, signal }) => {
+                    if (!stopping) abort(new Error(`ecshotd exited during the test (code ${code}, signal ${signal})`));
+                });
                 return s;
             },
             async vm(o = {}) {
@@ -46,9 +63,11 @@ export function itest(name, opts, fn) {
         };
         let failure = null;
         try {
-            await fn(ctx);
+            await Promise.race([fn(ctx), aborted]);
         } catch (e) {
             failure = e;
+        } finally {
+            clearTimeout(timer);
         }
         const cleanupErrors = [];
         for (const c of cleanups.reverse()) {

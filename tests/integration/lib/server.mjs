@@ -38,6 +38,8 @@ export function runEcshot(args, { env, timeoutMs = 60000 } = {}) {
                     return reject(new Error(`${ECSHOT} not found: build it (ECSHOT_BUILD=${BUILD_DIR})`));
                 if (err.killed)
                     return reject(new Error(`ecshot ${args.join(' ')} timed out\n${stderr}`));
+                if (err.signal)
+                    return reject(new Error(`ecshot ${args.join(' ')} died of ${err.signal}\n${stderr}`));
                 return reject(err);
             }
             resolve({ code: err ? err.code : 0, stdout, stderr });
