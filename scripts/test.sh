@@ -41,6 +41,7 @@ run "deployment files" tests/system/deploy.sh build
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 if run "sanitizer build" build build-sanitize -Db_sanitize=address,undefined -Db_lundef=false \
+      -Dc_args=-fno-sanitize-recover=all \
       -Dbuildtype=debug; then
   run "unit tests (ASan+UBSan)" meson test -C build-sanitize --suite unit --print-errorlogs
   run "integration tests (ASan+UBSan)" integration build-sanitize

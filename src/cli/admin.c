@@ -11,6 +11,7 @@
  *   instance set-status INSTANCE_ID STATUS
  *   instance remove INSTANCE_ID
  *   instance list                     one line per instance: id region account type status console
+ *   instance import FILE              bulk load (JSON lines), prints "imported N instances"
  *
  * Outside scripts rely on these words. A command checks all its arguments
  * before it opens the store (so a mistyped one never creates a database),
@@ -20,10 +21,12 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -491,30 +494,30 @@ static int add_tag(instance *inst, const char *arg)
     return 0;
 }
 
-/* Builds the instance from the parsed options, saying what is wrong. */
-static int instance_from_args(instance *inst, const char *id, const option *opts,
-                              const char **tags, size_t tag_count)
+/* Checks an instance's fields (all given) and fills inst with them and no
+ * tags. Returns 0, or -1 with the reason in why. */
+static int instance_fields(instance *inst, const char *id, const char *region,
+                           const char *account, const char *type, const char *console,
+                           const char *status, char *why, size_t why_size)
 {
-    const char *region = opts[0].value, *account = opts[1].value, *type = opts[2].value,
-               *console = opts[3].value, *status = opts[4].value ? opts[4].value : "Running";
-    if (!region || !account || !type || !console)
-        return fail(EXIT_USAGE, "instance add needs --region, --account, --type and --console");
     if (!store_valid_id(id) || !ops_valid_instance_id(id, strlen(id)))
-        return fail(EXIT_FAILED, "invalid instance id '%.128s'", id);
-    if (!store_valid_id(region) || !ops_valid_region_id(region, strlen(region)))
-        return fail(EXIT_FAILED, "invalid region id '%.128s'", region);
-    if (!store_valid_owner(account))
-        return fail(EXIT_FAILED, "invalid account id '%.128s': " ACCOUNT_RULE, account);
-    if (!store_valid_id(type))
-        return fail(EXIT_FAILED, "invalid instance type '%.128s': " ID_RULE, type);
-    if (strlen(console) >= STORE_URL_MAX || !console_url_valid(console))
-        return fail(EXIT_FAILED, "no console backend accepts '%.300s' (e.g. qmp:/path/to/qmp.sock)",
-                    console);
-    if (check_status(status) != 0)
-        return EXIT_FAILED;
-    if (tag_count > STORE_TAGS_MAX)
-        return fail(EXIT_FAILED, "at most %d tags", STORE_TAGS_MAX);
-
+        snprintf(why, why_size, "invalid instance id '%.128s'", id);
+    else if (!store_valid_id(region) || !ops_valid_region_id(region, strlen(region)))
+        snprintf(why, why_size, "invalid region id '%.128s'", region);
+    else if (!store_valid_owner(account))
+        snprintf(why, why_size, "invalid account id '%.128s': " ACCOUNT_RULE, account);
+    else if (!store_valid_id(type))
+        snprintf(why, why_size, "invalid instance type '%.128s': " ID_RULE, type);
+    else if (strlen(console) >= STORE_URL_MAX || !console_url_valid(console))
+        snprintf(why, why_size, "no console backend accepts '%.300s' (e.g. qmp:/path/to/qmp.sock)",
+                 console);
+    else if (!store_valid_status(status))
+        snprintf(why, why_size, "invalid status '%.64s': one of Pending, Starting, Running, "
+                                "Stopping, Stopped", status);
+    else
+        why[0] = '\0';
+    if (why[0])
+        return -1;
     memset(inst, 0, sizeof *inst);
     copy_field(inst->id, sizeof inst->id, id);
     copy_field(inst->region, sizeof inst->region, region);
@@ -523,9 +526,27 @@ static int instance_from_args(instance *inst, const char *id, const option *opts
     copy_field(inst->status, sizeof inst->status, status);
     copy_field(inst->console_url, sizeof inst->console_url, console);
     /* Every field but the URL's text was checked above. */
-    if (!store_valid_instance(inst))
-        return fail(EXIT_FAILED, "console URL '%.300s' is not UTF-8 text without control "
-                                 "characters", console);
+    if (!store_valid_instance(inst)) {
+        snprintf(why, why_size, "console URL '%.300s' is not UTF-8 text without control "
+                                "characters", console);
+        return -1;
+    }
+    return 0;
+}
+
+/* Builds the instance from the parsed options, saying what is wrong. */
+static int instance_from_args(instance *inst, const char *id, const option *opts,
+                              const char **tags, size_t tag_count)
+{
+    const char *region = opts[0].value, *account = opts[1].value, *type = opts[2].value,
+               *console = opts[3].value, *status = opts[4].value ? opts[4].value : "Running";
+    if (!region || !account || !type || !console)
+        return fail(EXIT_USAGE, "instance add needs --region, --account, --type and --console");
+    char why[512];
+    if (instance_fields(inst, id, region, account, type, console, status, why, sizeof why) != 0)
+        return fail(EXIT_FAILED, "%s", why);
+    if (tag_count > STORE_TAGS_MAX)
+        return fail(EXIT_FAILED, "at most %d tags", STORE_TAGS_MAX);
     for (size_t i = 0; i < tag_count; i++) {
         int rc = add_tag(inst, tags[i]);
         if (rc)
@@ -630,6 +651,360 @@ static int cmd_instance_list(const command *cmd, const char *url, int argc, char
     return 0;
 }
 
+/* ---- bulk import ---- */
+
+/* Instances per transaction: few enough that a batch is quick and small in
+ * memory (an instance struct is about 9 KiB), many enough that commits are
+ * rare. */
+#define IMPORT_BATCH 10000
+/* The longest line: 20 tags of the longest keys and values, every byte
+ * written as \uXXXX, and then some. */
+#define IMPORT_LINE_MAX (256 * 1024)
+
+/* One line of FILE into line (without its newline). Returns 1 for a line,
+ * 0 at the end of the file, -1 for a line too long or holding a NUL byte
+ * (the rest of it is skipped), -2 for a read error. */
+static int read_line(FILE *fp, buf *line)
+{
+    buf_reset(line);
+    int c, bad = 0, any = 0;
+    while ((c = getc_unlocked(fp)) != EOF && c != '\n') {
+        any = 1;
+        if (bad)
+            continue;
+        if (c == '\0' || line->len >= IMPORT_LINE_MAX)
+            bad = 1;
+        else if (buf_putc(line, (char)c) != 0)
+            return -2;
+    }
+    if (ferror(fp))
+        return -2;
+    if (c == EOF && !any)
+        return 0;
+    return bad ? -1 : 1;
+}
+
+static int blank(const buf *line)
+{
+    for (size_t i = 0; i < line->len; i++)
+        if (!strchr(" \t\r", line->data[i]))
+            return 0;
+    return 1;
+}
+
+/* The string member key of obj (NULL when absent); -1 when it is there but
+ * not a string without NUL bytes. */
+static int json_text(json_t *obj, const char *key, const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+        return -1;
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* The tags object into inst. Returns 0, or -1 with the reason in why. */
+static int tags_from_json(instance *inst, json_t *tags, char *why, size_t why_size)
+{
+    if (!json_is_object(tags)) {
+        snprintf(why, why_size, "\"tags\" must be an object of strings");
+        return -1;
+    }
+    if (json_object_size(tags) > STORE_TAGS_MAX) {
+        snprintf(why, why_size, "at most %d tags", STORE_TAGS_MAX);
+        return -1;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(tags, key, value) {
+        const char *v = json_is_string(value) ? json_string_value(value) : NULL;
+        instance_tag *t = &inst->tags[inst->tag_count];
+        if (!v || strlen(v) != json_string_length(value)) {
+            snprintf(why, why_size, "tag '%.128s': the value must be a string", key);
+            return -1;
+        }
+        if (copy_field(t->key, sizeof t->key, key) != 0 ||
+            copy_field(t->value, sizeof t->value, v) != 0 || !store_valid_tag(t->key, t->value)) {
+            snprintf(why, why_size, "tag '%.128s': keys of 1 to %d bytes, values up to %d, "
+                                    "UTF-8 text without control characters",
+                     key, STORE_TAG_KEY_MAX - 1, STORE_TAG_VALUE_MAX - 1);
+            return -1;
+        }
+        inst->tag_count++;
+    }
+    return 0;
+}
+
+/* One JSON line into inst: the keys id, region, account, type, console,
+ * status (default Running) and tags, and no others. Returns 0, or -1 with
+ * the reason in why. */
+static int instance_from_json(instance *inst, const buf *line, char *why, size_t why_size)
+{
+    static const char *const known[] = {"id", "region", "account", "type", "console", "status",
+                                        "tags"};
+    json_error_t jerr;
+    json_t *obj = json_loadb(line->data, line->len, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = -1;
+    if (!obj) {
+        snprintf(why, why_size, "not JSON: %s", jerr.text);
+        return -1;
+    }
+    const char *id, *region, *account, *type, *console, *status, *key;
+    json_t *value;
+    if (!json_is_object(obj)) {
+        snprintf(why, why_size, "not a JSON object");
+        goto done;
+    }
+    json_object_foreach(obj, key, value) {
+        size_t k = 0;
+        while (k < sizeof known / sizeof known[0] && strcmp(key, known[k]) != 0)
+            k++;
+        if (k == sizeof known / sizeof known[0]) {
+            snprintf(why, why_size, "unknown key \"%.64s\" (known: id, region, account, type, "
+                                    "console, status, tags)", key);
+            goto done;
+        }
+    }
+    if (json_text(obj, "id", &id) || json_text(obj, "region", &region) ||
+        json_text(obj, "account", &account) || json_text(obj, "type", &type) ||
+        json_text(obj, "console", &console) || json_text(obj, "status", &status)) {
+        snprintf(why, why_size, "id, region, account, type, console and status are strings");
+        goto done;
+    }
+    if (!id || !region || !account || !type || !console) {
+        snprintf(why, why_size, "id, region, account, type and console are required");
+        goto done;
+    }
+    if (instance_fields(inst, id, region, account, type, console, status ? status : "Running",
+                        why, why_size) != 0)
+        goto done;
+    json_t *tags = json_object_get(obj, "tags");
+    if (tags && tags_from_json(inst, tags, why, why_size) != 0)
+        goto done;
+    rc = 0;
+done:
+    json_decref(obj);
+    return rc;
+}
+
+/* A set of instance ids, each with the line it came from: open addressing,
+ * so that a million ids cost two allocations per id at most. */
+typedef struct id_set {
+    char **ids;
+    size_t *lines;
+    size_t cap, count;
+} id_set;
+
+static size_t id_hash(const char *s)
+{
+    size_t h = 14695981039346656037ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static int id_set_grow(id_set *set)
+{
+    size_t cap = set->cap ? set->cap * 2 : 1024;
+    char **ids = calloc(cap, sizeof *ids);
+    size_t *lines = calloc(cap, sizeof *lines);
+    if (!ids || !lines) {
+        free(ids);
+        free(lines);
+        return -1;
+    }
+    for (size_t i = 0; i < set->cap; i++) {
+        if (!set->ids[i])
+            continue;
+        size_t j = id_hash(set->ids[i]) & (cap - 1);
+        while (ids[j])
+            j = (j + 1) & (cap - 1);
+        ids[j] = set->ids[i];
+        lines[j] = set->lines[i];
+    }
+    free(set->ids);
+    free(set->lines);
+    set->ids = ids;
+    set->lines = lines;
+    set->cap = cap;
+    return 0;
+}
+
+/* Adds id from line; returns 0, the earlier line of the same id, or -1
+ * when memory ran out. */
+static long long id_set_add(id_set *set, const char *id, size_t line)
+{
+    if ((set->count + 1) * 2 > set->cap && id_set_grow(set) != 0)
+        return -1;
+    size_t j = id_hash(id) & (set->cap - 1);
+    for (; set->ids[j]; j = (j + 1) & (set->cap - 1))
+        if (strcmp(set->ids[j], id) == 0)
+            return (long long)set->lines[j];
+    if (!(set->ids[j] = strdup(id)))
+        return -1;
+    set->lines[j] = line;
+    set->count++;
+    return 0;
+}
+
+static void id_set_free(id_set *set)
+{
+    for (size_t i = 0; i < set->cap; i++)
+        free(set->ids[i]);
+    free(set->ids);
+    free(set->lines);
+}
+
+/* Reads the file through, calling fn for each record (blank lines are
+ * skipped). Stops at the first bad line, saying which. */
+static int each_record(FILE *fp, const char *path, instance *scratch,
+                       int (*fn)(void *ctx, instance *inst, size_t line), void *ctx)
+{
+    buf line = BUF_INIT;
+    char why[600];
+    int rc = 0;
+    for (size_t n = 1; rc == 0; n++) {
+        int got = read_line(fp, &line);
+        if (got == 0)
+            break;
+        if (got == -2) {
+            rc = fail(EXIT_FAILED, "%s: %s", path, errno ? strerror(errno) : "read error");
+        } else if (got == -1) {
+            rc = fail(EXIT_FAILED, "%s: line %zu: longer than %d bytes or holds a NUL byte; "
+                                   "nothing imported", path, n, IMPORT_LINE_MAX);
+        } else if (!blank(&line)) {
+            if (instance_from_json(scratch, &line, why, sizeof why) != 0)
+                rc = fail(EXIT_FAILED, "%s: line %zu: %s; nothing imported", path, n, why);
+            else
+                rc = fn(ctx, scratch, n);
+        }
+    }
+    buf_free(&line);
+    return rc;
+}
+
+typedef struct import_check {
+    const char *path;
+    id_set ids;
+    size_t records;
+} import_check;
+
+/* First pass: every record valid, no id twice. */
+static int check_record(void *ctx, instance *inst, size_t line)
+{
+    import_check *ic = ctx;
+    long long first = id_set_add(&ic->ids, inst->id, line);
+    if (first < 0)
+        return fail(EXIT_FAILED, "out of memory");
+    if (first > 0)
+        return fail(EXIT_FAILED, "%s: line %zu: instance %s is already on line %lld; nothing "
+                                 "imported", ic->path, line, inst->id, first);
+    ic->records++;
+    return 0;
+}
+
+typedef struct import_run {
+    const char *path;
+    store *s;
+    instance *batch;
+    size_t count;          /* in batch */
+    size_t first_line;     /* of the batch */
+    size_t last_line;
+    size_t imported;
+} import_run;
+
+static int flush_batch(import_run *ir)
+{
+    if (ir->count == 0)
+        return 0;
+    int result = store_instance_import(ir->s, ir->batch, ir->count);
+    /* Earlier batches are in: say how far it got. On STORE_ERROR the store
+     * has logged why. */
+    if (result != STORE_OK)
+        return fail(EXIT_FAILED, "%s: lines %zu-%zu not imported%s; the %zu instances before "
+                                 "them were (importing again is safe: it updates)",
+                    ir->path, ir->first_line, ir->last_line,
+                    result == STORE_INVALID ? " (they name an account that does not exist)" : "",
+                    ir->imported);
+    ir->imported += ir->count;
+    ir->count = 0;
+    return 0;
+}
+
+/* Second pass: batches into the store. */
+static int import_record(void *ctx, instance *inst, size_t line)
+{
+    import_run *ir = ctx;
+    if (ir->count == 0)
+        ir->first_line = line;
+    ir->batch[ir->count++] = *inst;
+    ir->last_line = line;
+    return ir->count == IMPORT_BATCH ? flush_batch(ir) : 0;
+}
+
+static int cmd_instance_import(const command *cmd, const char *url, int argc, char **argv)
+{
+    const char *pos[1];
+    int rc = parse_args(cmd, argc, argv, NULL, 0, pos, 1, 1, NULL);
+    if (rc)
+        return rc;
+    const char *path = pos[0];
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return fail(EXIT_FAILED, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(fp);
+        return fail(EXIT_FAILED, "%s: not a regular file (it is read twice: checked, then "
+                                 "imported)", path);
+    }
+    instance *scratch = malloc(sizeof *scratch);
+    import_check ic = {.path = path};
+    import_run ir = {.path = path};
+    if (!scratch) {
+        rc = fail(EXIT_FAILED, "out of memory");
+        goto done;
+    }
+    rc = each_record(fp, path, scratch, check_record, &ic);
+    id_set_free(&ic.ids);
+    if (rc)
+        goto done;
+    if (ic.records > 0) {
+        ir.batch = malloc((ic.records < IMPORT_BATCH ? ic.records : IMPORT_BATCH) *
+                          sizeof *ir.batch);
+        if (!ir.batch) {
+            rc = fail(EXIT_FAILED, "out of memory");
+            goto done;
+        }
+    }
+    if (!(ir.s = open_store(url))) {
+        rc = EXIT_FAILED;
+        goto done;
+    }
+    if (ic.records > 0) {
+        rewind(fp);
+        rc = each_record(fp, path, scratch, import_record, &ir);
+        if (rc == 0)
+            rc = flush_batch(&ir);
+        if (rc == 0 && ir.imported != ic.records)
+            rc = fail(EXIT_FAILED, "%s: the file changed while it was imported", path);
+    }
+    store_close(ir.s);
+    if (rc == 0) {
+        printf("imported %zu instances\n", ir.imported);
+        if (fflush(stdout) != 0 || ferror(stdout))
+            rc = fail(EXIT_FAILED, "cannot write to stdout");
+    }
+done:
+    free(ir.batch);
+    free(scratch);
+    fclose(fp);
+    return rc;
+}
+
 /* ---- dispatch ---- */
 
 static const command commands[] = {
@@ -647,6 +1022,7 @@ static const command commands[] = {
     {"instance", "set-status", "INSTANCE_ID STATUS", cmd_instance_set_status},
     {"instance", "remove", "INSTANCE_ID", cmd_instance_remove},
     {"instance", "list", "", cmd_instance_list},
+    {"instance", "import", "FILE", cmd_instance_import},
 };
 
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])

@@ -1,8 +1,10 @@
-/* image.h: from a frame to the text the API returns: PPM in, JPEG, base64 out.
+/* image.h: from a frame to the text the API returns: PPM or PNG in, JPEG, base64 out.
  *
  * ppm_parse reads QEMU's screendump (binary P6, maxval 255) without copying:
- * the frame points into the caller's bytes. The JPEG encoder wraps a
- * TurboJPEG handle, which is not thread-safe: keep one per thread. */
+ * the frame points into the caller's bytes. png_decode reads the PNG that
+ * libvirt's virDomainScreenshot returns into a heap frame of its own. The
+ * JPEG encoder wraps a TurboJPEG handle, which is not thread-safe: keep one
+ * per thread. */
 #ifndef ECSHOT_IMAGE_IMAGE_H
 #define ECSHOT_IMAGE_IMAGE_H
 
@@ -19,6 +21,12 @@
 /* Parses a P6 PPM. Returns 0 with f->pixels pointing into data, or -1 when
  * the bytes are not a complete P6 image of sane size (never reads past len). */
 int ppm_parse(const uint8_t *data, size_t len, frame *f);
+
+/* Decodes a PNG of any colour type and depth into 8-bit RGB. Returns 0 with
+ * a heap frame (frame_release frees it; data may go at once), or -1 when the
+ * bytes are not one complete PNG of 1..FRAME_MAX_DIM pixels a side. Never
+ * reads past len; nothing is left allocated on failure. */
+int png_decode(const uint8_t *data, size_t len, frame *f);
 
 typedef struct jpeg_options {
     int quality;       /* 1..100 */

@@ -7,9 +7,13 @@
 #include "util/log.h"
 
 extern const limits_driver limits_memory_driver;
+extern const limits_driver limits_redis_driver;
+extern const limits_driver limits_redis_unix_driver;
 
 static const limits_driver *const drivers[] = {
     &limits_memory_driver,
+    &limits_redis_driver,
+    &limits_redis_unix_driver,
 };
 
 limits *limits_open(const char *url)
@@ -23,7 +27,7 @@ limits *limits_open(const char *url)
             return l;
         }
     }
-    log_error("no limits backend for '%s' (known: memory:)", url);
+    log_error("no limits backend for '%s' (known: memory:, redis://, redis+unix://)", url);
     return NULL;
 }
 

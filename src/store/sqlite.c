@@ -98,6 +98,8 @@ enum stmt_id {
     STMT_TAG_ADD,
     STMT_INSTANCE_SET_STATUS,
     STMT_INSTANCE_REMOVE,
+    STMT_INSTANCE_UPSERT,
+    STMT_TAGS_CLEAR,
     STMT_COUNT
 };
 
@@ -131,6 +133,12 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_TAG_ADD] = "INSERT INTO instance_tags (instance_id, key, value) VALUES (?1, ?2, ?3)",
     [STMT_INSTANCE_SET_STATUS] = "UPDATE instances SET status = ?2 WHERE id = ?1",
     [STMT_INSTANCE_REMOVE] = "DELETE FROM instances WHERE id = ?1",
+    [STMT_INSTANCE_UPSERT] = "INSERT INTO instances (id, region, account_id, type, status,"
+                             " console_url) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                             " ON CONFLICT (id) DO UPDATE SET region = excluded.region,"
+                             " account_id = excluded.account_id, type = excluded.type,"
+                             " status = excluded.status, console_url = excluded.console_url",
+    [STMT_TAGS_CLEAR] = "DELETE FROM instance_tags WHERE instance_id = ?1",
 };
 
 extern const store_driver store_sqlite_driver; /* defined at the end */
@@ -871,6 +879,47 @@ static int sqlite_instance_remove(store *s, const char *instance_id)
     return result;
 }
 
+/* Writes one imported instance inside the open transaction: its row (new
+ * or updated), then its tags in place of any it had. */
+static int import_one(conn *c, const instance *inst)
+{
+    int result = conn_write(c, STMT_INSTANCE_UPSERT, "instance_import", 6, inst->id, inst->region,
+                            inst->account_id, inst->type, inst->status, inst->console_url);
+    if (result == STORE_OK)
+        result = conn_write(c, STMT_TAGS_CLEAR, "instance_import (old tags)", 1, inst->id);
+    for (size_t t = 0; t < inst->tag_count && result == STORE_OK; t++)
+        result = conn_write(c, STMT_TAG_ADD, "instance_import (tag)", 3, inst->id,
+                            inst->tags[t].key, inst->tags[t].value);
+    return result;
+}
+
+/* All in one write transaction: one commit (one sync) for the batch. */
+static int sqlite_instance_import(store *s, const instance *items, size_t count)
+{
+    if (!items && count > 0)
+        return STORE_INVALID;
+    for (size_t i = 0; i < count; i++)
+        if (!store_valid_instance(&items[i]))
+            return STORE_INVALID;
+    if (count == 0)
+        return STORE_OK;
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    int result = conn_begin(c);
+    if (result == STORE_OK) {
+        for (size_t i = 0; i < count && result == STORE_OK; i++)
+            result = import_one(c, &items[i]);
+        if (result == STORE_OK)
+            result = conn_commit(c);
+        if (result != STORE_OK)
+            conn_rollback(c);
+    }
+    checkin(ss, c);
+    return result;
+}
+
 const store_driver store_sqlite_driver = {
     .scheme = SQLITE_SCHEME,
     .open = sqlite_open,
@@ -887,4 +936,5 @@ const store_driver store_sqlite_driver = {
     .instance_set_status = sqlite_instance_set_status,
     .instance_remove = sqlite_instance_remove,
     .instance_list = sqlite_instance_list,
+    .instance_import = sqlite_instance_import,
 };

@@ -12,9 +12,11 @@
 #include "util/log.h"
 
 extern const store_driver store_sqlite_driver; /* sqlite.c */
+extern const store_driver store_postgresql_driver; /* postgresql.c */
 
 static const store_driver *const drivers[] = {
     &store_sqlite_driver,
+    &store_postgresql_driver, /* postgresql:// and postgres:// */
 };
 
 #define DRIVER_COUNT (sizeof drivers / sizeof drivers[0])
@@ -35,7 +37,7 @@ store *store_open(const char *url)
         return s;
     }
     /* The URL is not logged: a database URL may carry a password. */
-    log_error("store: the store URL names no known backend (known: sqlite:PATH)");
+    log_error("store: the store URL names no known backend (known: sqlite:PATH, postgresql://...)");
     return NULL;
 }
 
@@ -117,6 +119,51 @@ int store_instance_remove(store *s, const char *instance_id)
 int store_instance_list(store *s, int (*fn)(void *ctx, const instance *inst), void *ctx)
 {
     return s->driver->instance_list(s, fn, ctx);
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+    const instance *x = *(const instance *const *)a, *y = *(const instance *const *)b;
+    return strcmp(x->id, y->id);
+}
+
+/* 1 when two items share an id (items are valid, so ids are terminated). */
+static int has_duplicate_id(const instance *items, size_t count)
+{
+    if (count < 2)
+        return 0;
+    const instance **sorted = malloc(count * sizeof *sorted);
+    if (!sorted)
+        return -1;
+    for (size_t i = 0; i < count; i++)
+        sorted[i] = &items[i];
+    qsort(sorted, count, sizeof *sorted, compare_ids);
+    int dup = 0;
+    for (size_t i = 1; i < count && !dup; i++)
+        dup = strcmp(sorted[i - 1]->id, sorted[i]->id) == 0;
+    free(sorted);
+    return dup;
+}
+
+int store_instance_import(store *s, const instance *items, size_t count)
+{
+    if (!items && count > 0)
+        return STORE_INVALID;
+    for (size_t i = 0; i < count; i++)
+        if (!store_valid_instance(&items[i]))
+            return STORE_INVALID;
+    int dup = has_duplicate_id(items, count);
+    if (dup < 0) {
+        log_error("store: instance_import: out of memory");
+        return STORE_ERROR;
+    }
+    if (dup)
+        return STORE_INVALID;
+    if (!s->driver->instance_import) {
+        log_error("store: this backend cannot import instances");
+        return STORE_ERROR;
+    }
+    return s->driver->instance_import(s, items, count);
 }
 
 /* ---- input rules ---- */

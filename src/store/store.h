@@ -1,7 +1,8 @@
 /* store.h: the inventory: accounts, RAM users, AccessKeys, policies, instances.
  *
  * One interface, several backends chosen by URL when the store is opened,
- * as SQLite chooses a VFS: "sqlite:PATH" (embedded default). A backend is a
+ * as SQLite chooses a VFS: "sqlite:PATH" (embedded default) or
+ * "postgresql://..." (shared by many ecshotd). A backend is a
  * store_driver (a table of functions) in a file of its own, listed in
  * store.c. Every function returns STORE_OK, STORE_NOT_FOUND, STORE_EXISTS,
  * STORE_INVALID or STORE_ERROR; on STORE_ERROR the backend has logged why. A
@@ -87,6 +88,12 @@ typedef struct store_driver {
     int (*instance_remove)(store *s, const char *instance_id);
     /* Calls fn for each instance in id order; stops early when fn returns non-zero. */
     int (*instance_list)(store *s, int (*fn)(void *ctx, const instance *inst), void *ctx);
+    /* Bulk load: adds the count instances, or replaces those that exist
+     * (every field and the whole set of tags), in one transaction: all or
+     * none. STORE_INVALID when an item is invalid or names an unknown
+     * account. NULL in a driver that cannot (store_instance_import then
+     * answers STORE_ERROR). */
+    int (*instance_import)(store *s, const instance *items, size_t count);
 } store_driver;
 
 /* What every backend's store struct starts with. */
@@ -116,6 +123,10 @@ int store_instance_add(store *s, const instance *inst);
 int store_instance_set_status(store *s, const char *instance_id, const char *status);
 int store_instance_remove(store *s, const char *instance_id);
 int store_instance_list(store *s, int (*fn)(void *ctx, const instance *inst), void *ctx);
+/* Checks every item (store_valid_instance) and that no id comes twice
+ * (STORE_INVALID otherwise, before the backend is asked), then imports
+ * them as the driver's instance_import does. */
+int store_instance_import(store *s, const instance *items, size_t count);
 
 /* What a store keeps, the same for every backend (each backend checks with
  * these and answers STORE_INVALID otherwise); public so that the CLI can
