@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -628,6 +629,114 @@ static void test_oversized_stored_value(void **state)
     store_close(s);
 }
 
+/* ---- bulk import ---- */
+
+static void test_import(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    instance items[3], out;
+    fill_instance(&items[0], "i-imp1", "1001");
+    items[0].tag_count = 2;
+    strcpy(items[0].tags[0].key, "team");
+    strcpy(items[0].tags[0].value, "ops");
+    strcpy(items[0].tags[1].key, "env");
+    strcpy(items[0].tags[1].value, "");
+    fill_instance(&items[1], "i-imp2", "1001");
+    strcpy(items[1].status, "Stopped");
+    fill_instance(&items[2], "i-imp3", "1001");
+    assert_int_equal(store_instance_import(s, items, 3), STORE_OK);
+    assert_int_equal(store_instance_get(s, "i-imp1", &out), STORE_OK);
+    assert_int_equal(out.tag_count, 2);
+    assert_string_equal(out.tags[0].key, "env");
+    assert_string_equal(out.tags[1].key, "team");
+    assert_int_equal(store_instance_get(s, "i-imp2", &out), STORE_OK);
+    assert_string_equal(out.status, "Stopped");
+
+    /* Again: updates every field and replaces the tags. */
+    strcpy(items[0].region, "cn-beijing");
+    strcpy(items[0].type, "ecs.g7.xlarge");
+    strcpy(items[0].console_url, "qmp:/new.sock");
+    items[0].tag_count = 1;
+    strcpy(items[0].tags[0].key, "new");
+    strcpy(items[0].tags[0].value, "v");
+    strcpy(items[1].status, "Running");
+    assert_int_equal(store_instance_import(s, items, 2), STORE_OK);
+    assert_int_equal(store_instance_get(s, "i-imp1", &out), STORE_OK);
+    assert_string_equal(out.region, "cn-beijing");
+    assert_string_equal(out.type, "ecs.g7.xlarge");
+    assert_string_equal(out.console_url, "qmp:/new.sock");
+    assert_int_equal(out.tag_count, 1);
+    assert_string_equal(out.tags[0].key, "new");
+    assert_string_equal(out.tags[0].value, "v");
+    assert_int_equal(store_instance_get(s, "i-imp2", &out), STORE_OK);
+    assert_string_equal(out.status, "Running");
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM instances"), 3);
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM instance_tags"), 1);
+
+    /* All or none: an unknown account, an invalid item or an id given
+     * twice leaves everything as it was. */
+    instance bad[2];
+    fill_instance(&bad[0], "i-imp4", "1001");
+    fill_instance(&bad[1], "i-imp5", "9999");
+    assert_int_equal(store_instance_import(s, bad, 2), STORE_INVALID);
+    fill_instance(&bad[1], "i-imp5", "1001");
+    strcpy(bad[1].status, "Exploded");
+    assert_int_equal(store_instance_import(s, bad, 2), STORE_INVALID);
+    fill_instance(&bad[1], "i-imp5", "1001");
+    memset(bad[1].id, 'i', sizeof bad[1].id); /* not terminated */
+    assert_int_equal(store_instance_import(s, bad, 2), STORE_INVALID);
+    fill_instance(&bad[1], "i-imp4", "1001");
+    assert_int_equal(store_instance_import(s, bad, 2), STORE_INVALID);
+    assert_int_equal(store_instance_get(s, "i-imp4", &out), STORE_NOT_FOUND);
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM instances"), 3);
+
+    assert_int_equal(store_instance_import(s, items, 0), STORE_OK);
+    assert_int_equal(store_instance_import(s, NULL, 0), STORE_OK);
+    assert_int_equal(store_instance_import(s, NULL, 1), STORE_INVALID);
+    store_close(s);
+}
+
+/* 100 000 instances in batches of 10 000, as `ecshot instance import`
+ * sends them, half with two tags. The time is printed, not asserted. */
+static void test_import_100k(void **state)
+{
+    enum { TOTAL = 100000, BATCH = 10000 };
+    fixture *f = *state;
+    store *s = open_populated(f);
+    instance *batch = calloc(BATCH, sizeof *batch);
+    assert_non_null(batch);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned b = 0; b < TOTAL / BATCH; b++) {
+        for (unsigned i = 0; i < BATCH; i++) {
+            unsigned n = b * BATCH + i;
+            char id[32];
+            snprintf(id, sizeof id, "i-%020u", n);
+            fill_instance(&batch[i], id, "1001");
+            if (n % 2) {
+                batch[i].tag_count = 2;
+                strcpy(batch[i].tags[0].key, "team");
+                strcpy(batch[i].tags[0].value, "ops");
+                strcpy(batch[i].tags[1].key, "env");
+                strcpy(batch[i].tags[1].value, "prod");
+            }
+        }
+        assert_int_equal(store_instance_import(s, batch, BATCH), STORE_OK);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("[ INFO     ] sqlite import: %d instances in %.2f s (%.0f instances/s)\n", TOTAL, secs,
+           TOTAL / secs);
+    free(batch);
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM instances"), TOTAL);
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM instance_tags"), TOTAL);
+    instance out;
+    assert_int_equal(store_instance_get(s, "i-00000000000000099999", &out), STORE_OK);
+    assert_int_equal(out.tag_count, 2);
+    store_close(s);
+}
+
 /* ---- the store's rules, as the CLI uses them ---- */
 
 static void test_validators(void **state)
@@ -836,6 +945,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_instance_status_and_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_instance_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_stored_value, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_100k, setup, teardown),
         cmocka_unit_test(test_validators),
         cmocka_unit_test_setup_teardown(test_concurrent_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_more_threads_than_connections, setup, teardown),
