@@ -78,8 +78,9 @@ static void usage(FILE *out)
     fprintf(out,
         "usage: ecshotd --listen HOST:PORT --store URL [options]\n"
         "  --listen HOST:PORT          address to serve (port 0: any free port)\n"
-        "  --store URL                 inventory: sqlite:PATH\n"
-        "  --limits URL                throttle and nonce state: memory: (default)\n"
+        "  --store URL                 inventory: sqlite:PATH or postgresql://...\n"
+        "  --limits URL                throttle and nonce state: memory: (default) or\n"
+        "                              redis://HOST:PORT[/DB], redis+unix:///PATH\n"
         "  --config FILE               options as 'name value' lines\n"
         "  --retired-types FILE        retired instance types (default: shipped list)\n"
         "  --threads N                 HTTP threads (default: number of cores)\n"
