@@ -13,4 +13,8 @@
 extern const console_driver qmp_driver;
 int qmp_target_valid(const char *target);
 
+/* "libvirt:URI#DOMAIN": a domain through libvirt, one connection per URI (libvirt.c). */
+extern const console_driver libvirt_driver;
+int libvirt_target_valid(const char *target);
+
 #endif

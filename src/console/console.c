@@ -69,6 +69,7 @@ typedef struct backend {
 /* One line per backend. */
 static const backend backends[] = {
     {&qmp_driver, qmp_target_valid},
+    {&libvirt_driver, libvirt_target_valid},
 };
 
 /* The backend for url and, through *target, the part after its scheme. */
