@@ -12,6 +12,7 @@
  *   instance remove INSTANCE_ID
  *   instance list                     one line per instance: id region account type status console
  *   instance import FILE              bulk load (JSON lines), prints "imported N instances"
+ *   instance import-libvirt URI       the domains of a libvirt host (import_libvirt.c)
  *
  * Outside scripts rely on these words. A command checks all its arguments
  * before it opens the store (so a mistyped one never creates a database),
@@ -19,6 +20,7 @@
  * to stderr and returns 1, or 2 when the command itself was given wrongly.
  * When the store fails it has logged the reason itself, in one line. */
 #include "cli/cli.h"
+#include "cli/import_libvirt.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -1007,6 +1009,13 @@ done:
 
 /* ---- dispatch ---- */
 
+/* The command lives in import_libvirt.c, which takes argv as it is. */
+static int cmd_import_libvirt(const command *cmd, const char *url, int argc, char **argv)
+{
+    (void)cmd;
+    return cmd_instance_import_libvirt(url, argc, argv);
+}
+
 static const command commands[] = {
     {"init", NULL, "", cmd_init},
     {"account", "create", "ACCOUNT_ID", cmd_account_create},
@@ -1023,6 +1032,7 @@ static const command commands[] = {
     {"instance", "remove", "INSTANCE_ID", cmd_instance_remove},
     {"instance", "list", "", cmd_instance_list},
     {"instance", "import", "FILE", cmd_instance_import},
+    {"instance", "import-libvirt", "LIBVIRT_URI", cmd_import_libvirt},
 };
 
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])

@@ -148,9 +148,13 @@ static int read_attributes(const xmlNode *root, instance *inst, int *has_status,
         if (rc < 0)
             return rc;
     }
-    if (!seen_id || !seen_region || !seen_account || !seen_type)
-        return refuse(e, "attribute %s is missing",
-                      !seen_id ? "id" : !seen_region ? "region" : !seen_account ? "account" : "type");
+    const char *missing = !seen_id        ? "id"
+                          : !seen_region  ? "region"
+                          : !seen_account ? "account"
+                          : !seen_type    ? "type"
+                                          : NULL;
+    if (missing)
+        return refuse(e, "attribute %s is missing", missing);
     if (!store_valid_id(inst->id))
         return refuse(e, "id: not 1 to 127 printable ASCII characters without space");
     if (!store_valid_id(inst->region))
@@ -310,7 +314,8 @@ static int read_host(const char *uri, domain_entry **out, size_t *count)
     virDomainPtr *doms = NULL;
     int n = virConnectListAllDomains(conn, &doms, 0);
     if (n < 0) {
-        int rc = fail(EXIT_FAILED, "libvirt %s: listing domains: %s", uri, virGetLastErrorMessage());
+        int rc = fail(EXIT_FAILED, "libvirt %s: listing domains: %s", uri,
+                      virGetLastErrorMessage());
         virConnectClose(conn);
         return rc;
     }

@@ -3,7 +3,8 @@
  *   ecshot --store URL account|user|key|policy|instance ...   (admin.c)
  *   ecshot screenshot --endpoint URL --region R --instance I  (client.c)
  *
- * The store URL may also come from $ECSHOT_STORE. */
+ * The store URL (sqlite:PATH or postgresql://...) may also come from
+ * $ECSHOT_STORE. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,8 @@ static void usage(FILE *out)
         "       ecshot --store URL instance set-status INSTANCE_ID STATUS\n"
         "       ecshot --store URL instance remove INSTANCE_ID\n"
         "       ecshot --store URL instance list\n"
+        "       ecshot --store URL instance import FILE.jsonl\n"
+        "       ecshot --store URL instance import-libvirt LIBVIRT_URI\n"
         "       ecshot screenshot --endpoint http://HOST:PORT --region REGION\n"
         "              --instance INSTANCE_ID [--wakeup] [-o FILE.jpg] [--signature v3|v1]\n"
         "  Keys for screenshot: ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET.\n");
