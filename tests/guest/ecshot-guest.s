@@ -131,8 +131,7 @@ main:
 	cmpb $0, opt_blank
 	je 4f
 	call draw_black
-	call say_ready
-	call wait_input
+	call wait_input			/* says READY once input is armed */
 4:	call draw_picture
 	call say_ready
 	cmpb $0, opt_suspend
@@ -756,8 +755,9 @@ kbc_drain:
 1:	ret
 
 /* wait_input: enable keyboard and mouse (a QMP mouse move must count too)
- * with interrupts, forget stale bytes, then sleep in hlt until a byte comes.
- * The timer interrupt also ends hlt, so a lost IRQ costs at most 55 ms. */
+ * with interrupts, forget stale bytes, say READY (only now: an event sent
+ * before the mouse reports would be lost), then sleep in hlt until a byte
+ * comes. The timer interrupt also ends hlt, so a lost IRQ costs at most 55 ms. */
 wait_input:
 	pushal
 	call kbc_drain
@@ -784,6 +784,7 @@ wait_input:
 	inb $PIC2_MASK, %al		/* and the mouse */
 	andb $~0x10, %al
 	outb %al, $PIC2_MASK
+	call say_ready
 1:	cli
 	inb $KBC_STATUS, %al
 	testb $KBC_OBF, %al
