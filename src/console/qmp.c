@@ -13,6 +13,7 @@
  * /dev/fdset/N, and ecshot reads the pixels from the memfd, in place when
  * the VM runs (see the capture section for why a stopped VM differs). */
 #include "console/backends.h"
+#include "console/qmp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -430,13 +431,11 @@ static void qmp_disconnect(console_conn *c)
     free(c);
 }
 
-static int qmp_connect(const char *target, int timeout_ms, console_conn **out)
+/* Takes over fd, a connected non-blocking socket (closed on failure), and
+ * starts the session: greeting, then capabilities negotiation. */
+static int start_session(int fd, const char *target, int64_t deadline, console_conn **out)
 {
-    int64_t deadline = deadline_after(timeout_ms);
-    int fd;
-    int r = open_socket(target, deadline, &fd);
-    if (r != CONSOLE_OK)
-        return r;
+    int r;
     console_conn *c = calloc(1, sizeof *c);
     char *path = strdup(target);
     if (!c || !path) {
@@ -467,6 +466,25 @@ static int qmp_connect(const char *target, int timeout_ms, console_conn **out)
     }
     *out = c;
     return CONSOLE_OK;
+}
+
+static int qmp_connect(const char *target, int timeout_ms, console_conn **out)
+{
+    int64_t deadline = deadline_after(timeout_ms);
+    int fd;
+    int r = open_socket(target, deadline, &fd);
+    return r == CONSOLE_OK ? start_session(fd, target, deadline, out) : r;
+}
+
+int qmp_open_fd(int fd, const char *name, int timeout_ms, console_conn **out)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        log_error("qmp %s: fcntl: %s", name, strerror(errno));
+        close(fd);
+        return CONSOLE_ERROR;
+    }
+    return start_session(fd, name, deadline_after(timeout_ms), out);
 }
 
 /* ---- state and wake-up ----------------------------------------------------- */
