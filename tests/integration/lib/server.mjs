@@ -1,11 +1,23 @@
 // server.mjs: runs ecshotd and the ecshot CLI for the integration tests.
 //
 // startServer() starts a daemon on 127.0.0.1:0 in a fresh temporary
-// directory with its own SQLite store, and learns the port from the one line
-// the daemon prints once it listens (that line is the only synchronisation:
-// no sleeps). The returned handle runs the operator CLI against the same
-// store and stops the daemon, failing loudly when it did not exit cleanly
-// (under AddressSanitizer a leak or an error is a non-zero exit).
+// directory, and learns the port from the one line the daemon prints once it
+// listens (that line is the only synchronisation: no sleeps). The returned
+// handle runs the operator CLI against the same store and stops the daemon,
+// failing loudly when it did not exit cleanly (under AddressSanitizer a leak
+// or an error is a non-zero exit).
+//
+// Backends come from the environment, so every suite runs unchanged on each:
+//   ECSHOT_TEST_STORE=sqlite (default)  a fresh SQLite file per server;
+//   ECSHOT_TEST_STORE=postgresql        a fresh database per server, made with
+//                                       psql on the PostgreSQL whose admin URL
+//                                       is $ECSHOT_TEST_PG, dropped at stop;
+//   ECSHOT_TEST_LIMITS=memory (default) each server's own memory: limits;
+//   ECSHOT_TEST_LIMITS=redis            $ECSHOT_TEST_REDIS_URL with a prefix
+//                                       of its own per server.
+// opts.storeUrl / opts.limitsUrl override both, so that several servers can
+// share one store and one limits (the test then owns the database: see
+// createTestDatabase and redisLimitsUrl).
 import { spawn, execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -70,14 +82,103 @@ export function newAccessKey() {
     return { accessKeyId: 'LTAI' + pick(20), accessKeySecret: pick(30) };
 }
 
+// ---------------------------------------------------------------- backends
+
+// A random lower-case suffix for database names and Redis prefixes.
+const uniqueSuffix = () => randomBytes(6).toString('hex');
+
+// The backends chosen by the environment (see the top of this file).
+export function backendMode() {
+    const store = process.env.ECSHOT_TEST_STORE || 'sqlite';
+    const limits = process.env.ECSHOT_TEST_LIMITS || 'memory';
+    if (store !== 'sqlite' && store !== 'postgresql')
+        throw new Error(`ECSHOT_TEST_STORE=${store}: want sqlite or postgresql`);
+    if (limits !== 'memory' && limits !== 'redis')
+        throw new Error(`ECSHOT_TEST_LIMITS=${limits}: want memory or redis`);
+    return { store, limits };
+}
+
+// $name, or a loud failure saying which mode needs it.
+function requiredEnv(name, why) {
+    const v = process.env[name];
+    if (!v) throw new Error(`${why} needs ${name} (scripts/test.sh sets it from tests/services/)`);
+    return v;
+}
+
+// Runs one SQL command with psql on the database of url; rejects with
+// psql's stderr when it fails.
+export function psql(url, sql, { timeoutMs = 30000 } = {}) {
+    return new Promise((resolve, reject) => {
+        execFile('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql],
+                 { timeout: timeoutMs, env: { ...process.env, PGCONNECT_TIMEOUT: '10' } },
+                 (err, stdout, stderr) => {
+                     if (err) reject(new Error(`psql ${JSON.stringify(sql)}: ${stderr.trim() || err.message}`));
+                     else resolve(stdout);
+                 });
+    });
+}
+
+// The libpq URL adminUrl with its database name replaced by dbname
+// ("postgresql://[auth@][host][:port][/db][?params]").
+export function pgUrlWithDatabase(adminUrl, dbname) {
+    const m = /^(postgres(?:ql)?:\/\/[^/?#]*)(?:\/[^?#]*)?(\?[^#]*)?$/.exec(adminUrl);
+    if (!m) throw new Error(`not a postgresql:// URL: ${adminUrl}`);
+    return `${m[1]}/${dbname}${m[2] ?? ''}`;
+}
+
+// Creates an empty database ecshot_it_<random> on the PostgreSQL of
+// adminUrl (default $ECSHOT_TEST_PG). Resolves to {name, url, drop()};
+// drop() ends every session still on it (WITH (FORCE)) and is idempotent.
+export async function createTestDatabase(adminUrl = requiredEnv('ECSHOT_TEST_PG', 'a PostgreSQL test database')) {
+    const name = `ecshot_it_${uniqueSuffix()}`;
+    await psql(adminUrl, `CREATE DATABASE ${name}`);
+    let dropped = null;
+    return {
+        name,
+        url: pgUrlWithDatabase(adminUrl, name),
+        drop() {
+            dropped ??= psql(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+            return dropped;
+        },
+    };
+}
+
+// baseUrl (default $ECSHOT_TEST_REDIS_URL) with prefix=PREFIX (replacing
+// any prefix it had): a key space of its own on a shared Redis. The default
+// prefix is "it-<random>:".
+export function redisLimitsUrl(prefix = `it-${uniqueSuffix()}:`,
+                               baseUrl = requiredEnv('ECSHOT_TEST_REDIS_URL', 'Redis limits')) {
+    const q = baseUrl.indexOf('?');
+    const base = q < 0 ? baseUrl : baseUrl.slice(0, q);
+    const params = q < 0 ? [] : baseUrl.slice(q + 1).split('&').filter((p) => p && !p.startsWith('prefix='));
+    params.push(`prefix=${encodeURIComponent(prefix)}`);
+    return `${base}?${params.join('&')}`;
+}
+
 // Starts ecshotd. Options: throttleMs, consoleTimeoutMs, wakeSettleMs,
-// retiredTypes (array of type names: written to a file), logLevel, args.
+// retiredTypes (array of type names: written to a file), logLevel, args,
+// storeUrl and limitsUrl (shared backends the caller owns; by default the
+// environment's, see the top of this file).
 export async function startServer(opts = {}) {
     if (!existsSync(ECSHOTD))
         throw new Error(`${ECSHOTD} not found: build it (ECSHOT_BUILD=${BUILD_DIR})`);
+    const mode = backendMode();
     const dir = await mkdtemp(path.join(tmpdir(), 'ecshot-it-'));
-    const storeUrl = `sqlite:${path.join(dir, 'ecshot.db')}`;
-    const args = ['--listen', '127.0.0.1:0', '--store', storeUrl, '--limits', 'memory:'];
+    // A database this server made is dropped when it stops (or fails to start).
+    let ownDb = null;
+    let storeUrl = opts.storeUrl;
+    if (!storeUrl && mode.store === 'postgresql') {
+        try {
+            ownDb = await createTestDatabase();
+        } catch (e) {
+            await rm(dir, { recursive: true, force: true });
+            throw e;
+        }
+        storeUrl = ownDb.url;
+    }
+    storeUrl ??= `sqlite:${path.join(dir, 'ecshot.db')}`;
+    const limitsUrl = opts.limitsUrl ?? (mode.limits === 'redis' ? redisLimitsUrl() : 'memory:');
+    const args = ['--listen', '127.0.0.1:0', '--store', storeUrl, '--limits', limitsUrl];
     if (opts.throttleMs !== undefined) args.push('--throttle-ms', String(opts.throttleMs));
     if (opts.consoleTimeoutMs !== undefined)
         args.push('--console-timeout-ms', String(opts.consoleTimeoutMs));
@@ -90,7 +191,8 @@ export async function startServer(opts = {}) {
     if (opts.logLevel) args.push('--log-level', opts.logLevel);
     if (opts.args) args.push(...opts.args);
 
-    // The daemon creates the store; the CLI opens the same file later (WAL).
+    // The daemon creates (or migrates) the store; the CLI opens the same one
+    // later (SQLite: WAL; PostgreSQL: its own connections).
     const child = spawn(ECSHOTD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8');
@@ -120,7 +222,9 @@ export async function startServer(opts = {}) {
             reject(new Error(`ecshotd exited (code ${code}, signal ${signal}) before listening:\n${stderr}`)));
     }).catch(async (e) => {
         child.kill('SIGKILL');
+        if (child.pid !== undefined) await exited;
         await rm(dir, { recursive: true, force: true });
+        if (ownDb) await ownDb.drop().catch((d) => { e.message += `\n${d.message}`; });
         throw e;
     });
     // Anything else on stdout is a violation of "exactly one line".
@@ -128,12 +232,14 @@ export async function startServer(opts = {}) {
     child.stdout.on('data', (s) => { extraStdout += s; });
 
     let stopped = null;
+    let killedWith = null;
     const host = `127.0.0.1:${port}`;
     const server = {
         port,
         host,
         endpoint: `http://${host}`,
         storeUrl,
+        limitsUrl,
         dir,
         pid: child.pid,
         args,
@@ -187,8 +293,16 @@ export async function startServer(opts = {}) {
             await server.admin(...a);
             return id;
         },
+        // Sends signal (default SIGKILL) to the daemon on purpose: stop()
+        // then accepts its death by that signal. Resolves once it exited.
+        async kill(signal = 'SIGKILL') {
+            killedWith = signal;
+            if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+            return exited;
+        },
         // SIGTERM and wait; throws when the daemon did not exit 0 (the
-        // report carries its stderr). Idempotent.
+        // report carries its stderr), unless kill() ended it. Drops the
+        // database it made. Idempotent.
         stop() {
             if (!stopped) stopped = (async () => {
                 if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -196,11 +310,16 @@ export async function startServer(opts = {}) {
                 const { code, signal } = await exited;
                 clearTimeout(deadline);
                 await rm(dir, { recursive: true, force: true });
-                if (code !== 0)
-                    throw new Error(`ecshotd exited with code ${code}, signal ${signal}\n` +
-                                    `--- ecshotd stderr ---\n${stderr.slice(-8000)}`);
-                if (extraStdout !== '')
-                    throw new Error(`ecshotd wrote more than one line on stdout: ${JSON.stringify(extraStdout)}`);
+                try {
+                    if (killedWith && signal === killedWith) return;
+                    if (code !== 0)
+                        throw new Error(`ecshotd exited with code ${code}, signal ${signal}\n` +
+                                        `--- ecshotd stderr ---\n${stderr.slice(-8000)}`);
+                    if (extraStdout !== '')
+                        throw new Error(`ecshotd wrote more than one line on stdout: ${JSON.stringify(extraStdout)}`);
+                } finally {
+                    if (ownDb) await ownDb.drop();
+                }
             })();
             return stopped;
         },
