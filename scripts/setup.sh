@@ -10,13 +10,17 @@ packages=(
   gcc meson ninja-build pkg-config binutils
   # libraries
   libmicrohttpd-dev libssl-dev libturbojpeg0-dev libjansson-dev libsqlite3-dev
-  libcurl4-openssl-dev libpq-dev libhiredis-dev libvirt-dev libpng-dev
+  libcurl4-openssl-dev libpq-dev libhiredis-dev libvirt-dev libpng-dev libxml2-dev
+  # ecshotd's HTTPS (libmicrohttpd's TLS is GnuTLS) and its seccomp filter
+  libgnutls28-dev libseccomp-dev
   # the shared parts a deployment of several servers runs on, started by the tests
   postgresql redis-server libvirt-daemon-system libvirt-clients sasl2-bin libsasl2-modules
   # the hypervisor the tests and the demo boot
   qemu-system-x86
   # tests (systemd for systemd-analyze verify of the shipped unit)
   libcmocka-dev systemd
+  # fuzzing (tests/fuzz): clang, and libFuzzer from its runtime library
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -4,13 +4,16 @@
  * here, in this order: transport limits, path, method, parameter encoding,
  * duplicate parameters, signature (auth/), action. The response format is
  * chosen as soon as the parameters are readable, so that even an
- * authentication error comes back as XML to a client that asked for XML. */
+ * authentication error comes back as XML to a client that asked for XML.
+ * Every call, answered or refused, leaves one line in the audit log. */
 #include "api/api.h"
 
 #include <openssl/rand.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "util/log.h"
 
@@ -67,10 +70,11 @@ static const char *request_action(const http_request *req, const principal *who,
 }
 
 /* Runs every stage up to and including the operation; returns 0 with
- * screenshot filled, or -1 with err filled. */
+ * screenshot filled, or -1 with err filled. *who is filled once the
+ * signature is verified (and stays zeroed when it is not), for the audit. */
 static int handle_stages(api_service *svc, const http_request *req, param_list *params,
                          api_format *fmt, buf *screenshot, const char **instance_id,
-                         api_error *err)
+                         principal *who_out, api_error *err)
 {
     *fmt = pick_format(req, NULL);
     if (req->target_too_long)
@@ -97,6 +101,7 @@ static int handle_stages(api_service *svc, const http_request *req, param_list *
     principal who;
     if (auth_verify(&svc->auth, req, params, &who, err) < 0)
         return -1;
+    *who_out = who;
 
     const char *action = request_action(req, &who, params);
     if (!action || strcmp(action, ACTION_GET_INSTANCE_SCREENSHOT) != 0)
@@ -106,12 +111,59 @@ static int handle_stages(api_service *svc, const http_request *req, param_list *
         .who = &who,
         .source_ip = req->peer,
         .user_agent = http_request_header(req, "user-agent"),
-        .secure_transport = 0,
+        .secure_transport = req->secure,
     };
     if (ops_get_instance_screenshot(&svc->ops, &caller, params, screenshot, err) < 0)
         return -1;
     *instance_id = params_get(params, "InstanceId");
     return 0;
+}
+
+static int64_t clock_us(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The AccessKeyId a request names, verified or not: V3's Credential, else
+ * V1's parameter. Attempts with a key are worth auditing before (and
+ * especially when) their signature fails. */
+static const char *named_access_key(const http_request *req, const param_list *params,
+                                    sig_v3_authorization *auth)
+{
+    const char *authorization = http_request_header(req, "authorization");
+    if (authorization && strncmp(authorization, SIG_V3_ALGORITHM, sizeof SIG_V3_ALGORITHM - 1) == 0)
+        return sig_v3_parse_authorization(authorization, auth) == 0 ? auth->credential : NULL;
+    return params_get(params, "AccessKeyId");
+}
+
+/* One audit line for the call just answered. */
+static void audit_call(api_service *svc, const http_request *req, const param_list *params,
+                       const principal *who, const char *request_id, const char *code,
+                       int status, int64_t received_us, int64_t wall_at_receipt_us)
+{
+    sig_v3_authorization auth;
+    int verified = who->account_id[0] != '\0';
+    audit_entry e = {
+        .time_ms = wall_at_receipt_us / 1000,
+        .request_id = request_id,
+        .access_key_id = verified ? who->access_key_id : named_access_key(req, params, &auth),
+        .account_id = verified ? who->account_id : NULL,
+        .user = verified ? who->user : NULL,
+        .source_ip = req->peer,
+        .action = verified ? request_action(req, who, params) : NULL,
+        .instance_id = params_get(params, "InstanceId"),
+        .code = code,
+        .status = status,
+        .latency_ms = (clock_us(CLOCK_MONOTONIC) - received_us) / 1000,
+    };
+    if (!e.action) {
+        e.action = http_request_header(req, "x-acs-action");
+        if (!e.action)
+            e.action = params_get(params, "Action");
+    }
+    audit_record(svc->audit, &e);
 }
 
 void api_handle(void *service, const http_request *req, http_response *resp)
@@ -123,21 +175,33 @@ void api_handle(void *service, const http_request *req, http_response *resp)
     buf screenshot = BUF_INIT;
     api_format fmt = API_FORMAT_JSON;
     const char *instance_id = NULL;
+    principal who;
+    memset(&who, 0, sizeof who);
+    /* The call began when its request was complete (it may have waited for
+     * a worker since): its latency and its time count from there. */
+    int64_t now_us = clock_us(CLOCK_MONOTONIC);
+    int64_t received_us = req->received_us > 0 && req->received_us <= now_us ? req->received_us
+                                                                              : now_us;
+    int64_t wall_us = clock_us(CLOCK_REALTIME) - (now_us - received_us);
 
     api_request_id(request_id);
-    int rc = handle_stages(svc, req, &params, &fmt, &screenshot, &instance_id, &err);
+    int rc = handle_stages(svc, req, &params, &fmt, &screenshot, &instance_id, &who, &err);
     if (rc == 0)
         rc = api_render_screenshot(resp, fmt, request_id, instance_id, &screenshot);
     else
         rc = api_render_error(resp, fmt, request_id, http_request_header(req, "host"), &err);
+    const char *code = err.code == API_OK ? "OK" : api_error_name(err.code);
     if (rc < 0) {
         /* Rendering failed only for want of memory: a minimal fixed answer. */
         buf_reset(&resp->body);
         buf_puts(&resp->body, "{\"Code\":\"InternalError\"}");
         resp->status = 500;
         resp->content_type = "application/json;charset=utf-8";
+        code = "InternalError";
     }
     http_response_add_header(resp, "x-acs-request-id", request_id);
+    if (svc->audit)
+        audit_call(svc, req, &params, &who, request_id, code, resp->status, received_us, wall_us);
     params_free(&params);
     api_error_free(&err);
     buf_free(&screenshot);

@@ -8,6 +8,7 @@
 #define ECSHOT_API_API_H
 
 #include "api/error.h"
+#include "audit/audit.h"
 #include "auth/auth.h"
 #include "http/http.h"
 #include "ops/ops.h"
@@ -17,6 +18,7 @@ typedef enum api_format { API_FORMAT_JSON, API_FORMAT_XML } api_format;
 typedef struct api_service {
     auth_context auth;
     ops_context ops;
+    audit_log *audit;   /* one line per call; NULL: no audit log */
 } api_service;
 
 void api_handle(void *service, const http_request *req, http_response *resp);

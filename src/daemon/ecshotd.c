@@ -5,9 +5,17 @@
  *           [--limits memory:] [--config FILE] [options]
  *
  * Every option may also be given in the --config file as "name value" (or
- * "name = value"), one per line, '#' for comments; the command line wins.
+ * "name = value"; a switch such as no-seccomp alone), one per line, '#' for
+ * comments; the command line wins.
  * Once listening it prints "ecshotd: listening on HOST:PORT" on stdout, so
- * that a supervisor or a test started with port 0 learns the port. */
+ * that a supervisor or a test started with port 0 learns the port.
+ *
+ * Start-up runs in the order least privilege asks for: bind the listening
+ * socket (a privileged port needs root), drop to --user, then open
+ * everything else as that user (audit log, store, TLS files: so that a
+ * reload or a reopen later finds them readable), start the threads, and
+ * last install the seccomp filter on every thread. SIGHUP then reloads the
+ * TLS certificate and, after it, reopens the audit log (logrotate). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -18,9 +26,11 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "audit/audit.h"
 #include "console/console.h"
 #include "http/http.h"
 #include "ops/ops.h"
+#include "sandbox/sandbox.h"
 #include "util/log.h"
 
 typedef struct daemon_config {
@@ -40,13 +50,25 @@ typedef struct daemon_config {
     long max_connections;
     long connection_timeout_s;
     int log_level;
+    char *tls_cert;
+    char *tls_key;
+    char *tls_priorities;
+    char *audit_log;
+    char *user;
+    int seccomp;            /* SECCOMP_AUTO, _ON or _OFF */
 } daemon_config;
+
+/* Default: the filter goes on when the kernel can take it; --seccomp
+ * insists (no filter, no service), --no-seccomp leaves it off. */
+enum { SECCOMP_AUTO = 0, SECCOMP_ON, SECCOMP_OFF };
 
 enum opt_id {
     OPT_LISTEN = 1, OPT_STORE, OPT_LIMITS, OPT_CONFIG, OPT_RETIRED, OPT_THREADS, OPT_WORKERS,
     OPT_QUEUE_MAX, OPT_THROTTLE,
     OPT_CONSOLE_TIMEOUT, OPT_WAKE_SETTLE, OPT_JPEG_QUALITY, OPT_JPEG_SUBSAMPLING, OPT_MAX_BODY,
-    OPT_MAX_CONNECTIONS, OPT_CONNECTION_TIMEOUT, OPT_LOG_LEVEL, OPT_CHECK, OPT_HELP, OPT_VERSION
+    OPT_MAX_CONNECTIONS, OPT_CONNECTION_TIMEOUT, OPT_LOG_LEVEL, OPT_CHECK, OPT_HELP, OPT_VERSION,
+    OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_PRIORITIES, OPT_AUDIT_LOG, OPT_USER, OPT_SECCOMP,
+    OPT_NO_SECCOMP
 };
 
 static const struct option long_options[] = {
@@ -67,6 +89,13 @@ static const struct option long_options[] = {
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"connection-timeout", required_argument, NULL, OPT_CONNECTION_TIMEOUT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-priorities", required_argument, NULL, OPT_TLS_PRIORITIES},
+    {"audit-log", required_argument, NULL, OPT_AUDIT_LOG},
+    {"user", required_argument, NULL, OPT_USER},
+    {"seccomp", no_argument, NULL, OPT_SECCOMP},
+    {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
     {"check", no_argument, NULL, OPT_CHECK},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -95,6 +124,14 @@ static void usage(FILE *out)
         "  --max-connections N         (default 1024)\n"
         "  --connection-timeout S      idle keep-alive timeout (default 30)\n"
         "  --log-level L               error, warn, info or debug (default info)\n"
+        "  --tls-cert FILE             serve HTTPS with this PEM chain (leaf first)...\n"
+        "  --tls-key FILE              ...and this unencrypted PEM key; SIGHUP reloads both\n"
+        "  --tls-priorities STRING     GnuTLS priorities (default: TLS 1.2+, AEAD, ECDHE)\n"
+        "  --audit-log FILE            one JSON line per call, to FILE (mode 0600) or - for\n"
+        "                              stderr; SIGHUP reopens FILE\n"
+        "  --user NAME                 drop root for NAME once the port is bound\n"
+        "  --seccomp / --no-seccomp    insist on / go without the system call filter\n"
+        "                              (default: on when the kernel supports it)\n"
         "  --check                     read the options and the config file, then exit\n",
         JPEG_DEFAULT_QUALITY, JPEG_DEFAULT_SUBSAMPLING);
 }
@@ -171,7 +208,9 @@ static int load_config_file(daemon_config *c, const char *path)
         const struct option *o = long_options;
         while (o->name && strcmp(o->name, name) != 0)
             o++;
-        if (!o->name || o->val == OPT_CONFIG || o->has_arg != required_argument || !value) {
+        int is_switch = o->name && o->has_arg == no_argument && o->val != OPT_CHECK &&
+                        o->val != OPT_HELP && o->val != OPT_VERSION;
+        if (!o->name || o->val == OPT_CONFIG || (is_switch ? value != NULL : !value)) {
             log_error("%s:%u: unknown option or missing value '%s'", path, lineno, name);
             rc = -1;
         } else {
@@ -213,6 +252,13 @@ static int apply_option(daemon_config *c, int id, const char *v)
     case OPT_CONNECTION_TIMEOUT:
         return parse_long("connection-timeout", v, 1, 3600, &c->connection_timeout_s);
     case OPT_LOG_LEVEL: return parse_level(v, &c->log_level);
+    case OPT_TLS_CERT: return replace_string(&c->tls_cert, v);
+    case OPT_TLS_KEY: return replace_string(&c->tls_key, v);
+    case OPT_TLS_PRIORITIES: return replace_string(&c->tls_priorities, v);
+    case OPT_AUDIT_LOG: return replace_string(&c->audit_log, v);
+    case OPT_USER: return replace_string(&c->user, v);
+    case OPT_SECCOMP: c->seccomp = SECCOMP_ON; return 0;
+    case OPT_NO_SECCOMP: c->seccomp = SECCOMP_OFF; return 0;
     default: return -1;
     }
 }
@@ -251,6 +297,66 @@ static void config_free(daemon_config *c)
     free(c->store_url);
     free(c->limits_url);
     free(c->retired_path);
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c->tls_priorities);
+    free(c->audit_log);
+    free(c->user);
+}
+
+/* Whether the command line and the config file make sense together. */
+static int config_consistent(const daemon_config *c)
+{
+    if (!c->listen || !c->store_url) {
+        log_error("--listen and --store are required");
+        return 0;
+    }
+    if (!c->tls_cert != !c->tls_key) {
+        log_error("--tls-cert and --tls-key go together");
+        return 0;
+    }
+    if (c->tls_priorities && !c->tls_cert) {
+        log_error("--tls-priorities needs --tls-cert and --tls-key");
+        return 0;
+    }
+    return 1;
+}
+
+/* Installs the seccomp filter as --seccomp / --no-seccomp say; 0 or -1. */
+static int apply_seccomp(int mode)
+{
+    if (mode == SECCOMP_OFF) {
+        log_info("seccomp: off (--no-seccomp)");
+        return 0;
+    }
+    if (sandbox_apply() == 0) {
+        log_info("seccomp: system call filter on");
+        return 0;
+    }
+    if (mode == SECCOMP_ON)
+        return -1;
+    log_warn("seccomp: running without a system call filter (--seccomp makes this fatal)");
+    return 0;
+}
+
+/* Waits for signals: SIGHUP reloads, SIGINT and SIGTERM end the wait.
+ * The certificate is reloaded before the audit log is reopened, so that a
+ * reopened log tells whoever sent the SIGHUP that both are done. */
+static int serve_until_stopped(const sigset_t *signals, http_server *srv, audit_log *audit,
+                               int tls)
+{
+    for (;;) {
+        int sig = 0;
+        if (sigwait(signals, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            return sig;
+        log_info("SIGHUP: reloading");
+        if (tls && http_server_reload_tls(srv) == 0)
+            log_info("tls: new connections get the reloaded certificate");
+        if (audit && audit_reopen(audit) == 0)
+            log_info("audit: log reopened");
+    }
 }
 
 int main(int argc, char **argv)
@@ -268,6 +374,7 @@ int main(int argc, char **argv)
         .max_connections = 1024,
         .connection_timeout_s = 30,
         .log_level = LOG_INFO,
+        .seccomp = SECCOMP_AUTO,
     };
     int opt, check_only = 0;
     while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
@@ -291,8 +398,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc || !cfg.listen || !cfg.store_url) {
-        log_error("--listen and --store are required");
+    if (optind != argc || !config_consistent(&cfg)) {
         usage(stderr);
         config_free(&cfg);
         return 2;
@@ -306,6 +412,15 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
 
+    /* Block the signals before any thread starts, so that they all inherit
+     * the mask and only sigwait below sees them. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+
     int status = 1;
     api_service svc = {0};
     console_pool *consoles = NULL;
@@ -313,13 +428,31 @@ int main(int argc, char **argv)
     http_server *srv = NULL;
     const char *retired_path = cfg.retired_path ? cfg.retired_path : default_retired_path();
 
+    int listen_fd = http_listen(cfg.listen);
+    if (listen_fd < 0)
+        goto out;
+    if (cfg.user) {
+        if (sandbox_drop_privileges(cfg.user) < 0) {
+            close(listen_fd);
+            goto out;
+        }
+    } else if (geteuid() == 0) {
+        log_warn("running as root: consider --user");
+    }
+    if (cfg.audit_log && !(svc.audit = audit_open(cfg.audit_log))) {
+        close(listen_fd);
+        goto out;
+    }
+
     svc.auth.store = store_open(cfg.store_url);
     svc.auth.limits = limits_open(cfg.limits_url ? cfg.limits_url : "memory:");
     svc.auth.now = wall_clock;
     retired = retired_types_load(retired_path);
     consoles = console_pool_new((int)cfg.console_timeout_ms);
-    if (!svc.auth.store || !svc.auth.limits || !retired || !consoles)
+    if (!svc.auth.store || !svc.auth.limits || !retired || !consoles) {
+        close(listen_fd);
         goto out;
+    }
     svc.ops = (ops_context){
         .store = svc.auth.store,
         .limits = svc.auth.limits,
@@ -330,16 +463,9 @@ int main(int argc, char **argv)
         .wake_settle_ms = (int)cfg.wake_settle_ms,
     };
 
-    /* Block the stop signals before any thread starts, so that they all
-     * inherit the mask and only sigwait below sees them. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-
     http_server_config hc = {
         .listen = cfg.listen,
+        .listen_fd = listen_fd,
         .threads = (unsigned)cfg.threads,
         .workers = (unsigned)(cfg.workers ? cfg.workers : default_workers()),
         .queue_max = (size_t)cfg.queue_max,
@@ -350,20 +476,26 @@ int main(int argc, char **argv)
         .max_connections = (unsigned)cfg.max_connections,
         .handler = api_handle,
         .handler_ctx = &svc,
+        .tls_cert = cfg.tls_cert,
+        .tls_key = cfg.tls_key,
+        .tls_priorities = cfg.tls_priorities,
     };
-    srv = http_server_start(&hc);
-    if (!srv)
+    srv = http_server_start(&hc); /* owns listen_fd from here, started or not */
+    if (!srv || apply_seccomp(cfg.seccomp) < 0)
         goto out;
     char host[128];
     const char *colon = strrchr(cfg.listen, ':');
     snprintf(host, sizeof host, "%.*s", (int)(colon - cfg.listen), cfg.listen);
     printf("ecshotd: listening on %s:%u\n", host, http_server_port(srv));
     fflush(stdout);
-    log_info("serving; store %s, %zu retired instance types", cfg.store_url,
-             retired_types_count(retired));
+    /* A store URL may hold a password: only an SQLite path is shown whole. */
+    int store_shown = strncmp(cfg.store_url, "sqlite:", 7) == 0
+                          ? (int)strlen(cfg.store_url)
+                          : (int)strcspn(cfg.store_url, ":");
+    log_info("serving %s; store %.*s, %zu retired instance types", cfg.tls_cert ? "HTTPS" : "HTTP",
+             store_shown, cfg.store_url, retired_types_count(retired));
 
-    int sig = 0;
-    sigwait(&stop, &sig);
+    int sig = serve_until_stopped(&signals, srv, svc.audit, cfg.tls_cert != NULL);
     log_info("signal %d: stopping", sig);
     status = 0;
 out:
@@ -372,6 +504,7 @@ out:
     retired_types_free(retired);
     limits_close(svc.auth.limits);
     store_close(svc.auth.store);
+    audit_close(svc.audit);
     config_free(&cfg);
     return status;
 }

@@ -9,6 +9,7 @@
 #define ECSHOT_HTTP_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/buf.h"
 
@@ -32,6 +33,11 @@ typedef struct http_request {
     int target_too_long;
     /* The worker queue was full: the handler answers 503 at once. */
     int overloaded;
+    /* 1 when the request came over TLS (acs:SecureTransport). */
+    int secure;
+    /* CLOCK_MONOTONIC microseconds when the request was complete (before any
+     * wait for a worker); 0 when unknown. */
+    int64_t received_us;
 } http_request;
 
 /* Case-insensitive header lookup; NULL when absent. */
@@ -63,12 +69,30 @@ typedef struct http_server_config {
     unsigned max_connections;
     http_handler_fn handler;
     void *handler_ctx;
+    /* > 0: a socket already bound and listening (see http_listen), used
+     * instead of binding .listen; the server closes it when it stops. */
+    int listen_fd;
+    /* HTTPS: a PEM certificate chain (leaf first) and its unencrypted PEM
+     * key; both NULL for plain HTTP. tls_priorities: a GnuTLS priority
+     * string, NULL for ecshot's default (TLS 1.2 and 1.3, AEAD, ECDHE). */
+    const char *tls_cert;
+    const char *tls_key;
+    const char *tls_priorities;
 } http_server_config;
 
 typedef struct http_server http_server;
 
-/* Binds and starts serving; returns NULL and logs on failure. */
+/* Binds a listening socket (close-on-exec, non-blocking) on "HOST:PORT":
+ * lets a daemon bind a privileged port before it drops root and starts the
+ * server. Returns the descriptor, or -1 and logs. */
+int http_listen(const char *listen);
+/* Binds (unless cfg->listen_fd is given) and starts serving; returns NULL
+ * and logs on failure. The TLS files are read here. */
 http_server *http_server_start(const http_server_config *cfg);
+/* Reads the TLS certificate and key files again: new handshakes get the new
+ * pair, open connections keep theirs. Returns 0; -1 (logged) when the files
+ * are bad and the previous pair still serves, or the server is plain HTTP. */
+int http_server_reload_tls(http_server *srv);
 /* The port actually bound (useful with port 0). */
 unsigned http_server_port(const http_server *srv);
 void http_server_stop(http_server *srv);

@@ -14,10 +14,15 @@
  *    say) would stall every connection of its thread. So complete requests
  *    are handed to a pool of worker threads while their connection is
  *    suspended, and resumed with the answer; a full queue is answered at
- *    once (the request is flagged overloaded) instead of waiting. */
+ *    once (the request is flagged overloaded) instead of waiting.
+ * HTTPS is libmicrohttpd's own (GnuTLS); the certificate comes from
+ * tls.c through libmicrohttpd's certificate callback, so that it can be
+ * replaced while the server runs. */
 #include "http/http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -26,8 +31,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "http/tls.h"
 #include "util/log.h"
 
 #define HEADERS_MAX 128
@@ -51,6 +58,7 @@ struct http_server {
     struct MHD_Daemon *mhd;
     http_server_config cfg;
     unsigned port;
+    tls_identity *tls;      /* NULL: plain HTTP */
     /* The worker pool and its queue of suspended requests. */
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -237,10 +245,14 @@ static void *worker_main(void *arg)
  * handler reads, then answer inline or hand it to a worker. */
 static enum MHD_Result dispatch(http_server *srv, request_state *st, struct MHD_Connection *conn)
 {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
     st->dispatched = 1;
     st->conn = conn;
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, st);
     fill_peer(st, conn);
+    st->req.secure = srv->tls != NULL;
+    st->req.received_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
     st->req.body = buf_cstr(&st->body);
     st->req.body_len = st->body.len;
 
@@ -391,24 +403,121 @@ static void stop_workers(http_server *srv)
     srv->workers = NULL;
 }
 
-http_server *http_server_start(const http_server_config *cfg)
+int http_listen(const char *address)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
-    if (parse_listen(cfg->listen, &ss, &sslen) < 0) {
-        log_error("cannot parse listen address '%s' (want HOST:PORT)", cfg->listen);
+    if (parse_listen(address, &ss, &sslen) < 0) {
+        log_error("cannot parse listen address '%s' (want HOST:PORT)", address);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        log_error("cannot listen on %s: socket: %s", address, strerror(errno));
+        return -1;
+    }
+    int on = 1;
+    /* As libmicrohttpd does for the sockets it makes: quick restarts, and
+     * an IPv6 address that means only IPv6. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    if (bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, SOMAXCONN) < 0) {
+        log_error("cannot listen on %s: %s", address, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    /* fd 0 is never handed out here: callers mark "no socket" with 0. */
+    if (fd == 0) {
+        int moved = fcntl(fd, F_DUPFD_CLOEXEC, 1);
+        close(fd);
+        fd = moved;
+    }
+    return fd;
+}
+
+static unsigned bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
+}
+
+/* Loads the certificate and makes it the one handshakes get; 0 or -1. */
+static int start_tls(http_server *srv, const http_server_config *cfg)
+{
+    if (!cfg->tls_cert && !cfg->tls_key)
+        return 0;
+    if (!cfg->tls_cert || !cfg->tls_key) {
+        log_error("tls: a certificate needs its key, and a key its certificate");
+        return -1;
+    }
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+        MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK2) != MHD_YES) {
+        log_error("tls: this libmicrohttpd was built without TLS (GnuTLS) support");
+        return -1;
+    }
+    if (tls_priorities_check(cfg->tls_priorities ? cfg->tls_priorities
+                                                 : TLS_DEFAULT_PRIORITIES) < 0)
+        return -1;
+    srv->tls = tls_identity_load(cfg->tls_cert, cfg->tls_key);
+    if (!srv->tls)
+        return -1;
+    if (tls_identity_activate(srv->tls) < 0) {
+        tls_identity_free(srv->tls);
+        srv->tls = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void stop_tls(http_server *srv)
+{
+    if (!srv->tls)
+        return;
+    tls_identity_deactivate(srv->tls);
+    tls_identity_free(srv->tls);
+    srv->tls = NULL;
+}
+
+static void server_free(http_server *srv, int fd)
+{
+    stop_workers(srv);
+    stop_tls(srv);
+    if (fd > 0)
+        close(fd);
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->wake);
+    free(srv);
+}
+
+http_server *http_server_start(const http_server_config *cfg)
+{
+    int fd = cfg->listen_fd > 0 ? cfg->listen_fd : http_listen(cfg->listen);
+    if (fd < 0)
+        return NULL;
+    http_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        close(fd);
         return NULL;
     }
-    http_server *srv = calloc(1, sizeof *srv);
-    if (!srv)
-        return NULL;
     srv->cfg = *cfg;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->wake, NULL);
+    if (start_tls(srv, cfg) < 0) {
+        server_free(srv, fd);
+        return NULL;
+    }
     if (cfg->workers > 0) {
         srv->workers = calloc(cfg->workers, sizeof *srv->workers);
         if (!srv->workers) {
-            free(srv);
+            server_free(srv, fd);
             return NULL;
         }
         for (unsigned i = 0; i < cfg->workers; i++) {
@@ -429,33 +538,54 @@ http_server *http_server_start(const http_server_config *cfg)
 #ifdef MHD_USE_EPOLL
     flags |= MHD_USE_EPOLL;
 #endif
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
+    if (srv->tls)
+        flags |= MHD_USE_TLS;
+    /* libmicrohttpd gets a duplicate of the socket and closes it when it
+     * stops (whether it closes it when it fails to start is not said), so
+     * this function closes its own copy either way and none twice. */
+    srv->port = bound_port(fd);
+    int mhd_fd = fcntl(fd, F_DUPFD_CLOEXEC, 1);
+    close(fd);
+    if (mhd_fd < 0) {
+        log_error("cannot serve on %s: %s", cfg->listen ? cfg->listen : "the given socket",
+                  strerror(errno));
+        server_free(srv, -1);
+        return NULL;
+    }
+    /* The TLS options come last: for plain HTTP the list ends where they
+     * would begin (libmicrohttpd reads no further than MHD_OPTION_END). */
     srv->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_LISTEN_SOCKET, mhd_fd,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_headers,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        srv->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK2 : MHD_OPTION_END, tls_identity_retrieve,
+        MHD_OPTION_HTTPS_PRIORITIES,
+        cfg->tls_priorities ? cfg->tls_priorities : TLS_DEFAULT_PRIORITIES,
         MHD_OPTION_END);
     if (!srv->mhd) {
-        log_error("cannot listen on %s", cfg->listen);
-        stop_workers(srv);
-        free(srv);
+        log_error("cannot serve on %s", cfg->listen ? cfg->listen : "the given socket");
+        server_free(srv, -1);
         return NULL;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = di ? di->port : 0;
     return srv;
 }
 
 unsigned http_server_port(const http_server *srv)
 {
     return srv->port;
+}
+
+int http_server_reload_tls(http_server *srv)
+{
+    if (!srv || !srv->tls)
+        return -1;
+    return tls_identity_reload(srv->tls);
 }
 
 void http_server_stop(http_server *srv)
@@ -465,8 +595,6 @@ void http_server_stop(http_server *srv)
     /* Workers finish the queue and resume every suspended connection:
      * libmicrohttpd cannot stop while one is still suspended. */
     stop_workers(srv);
-    MHD_stop_daemon(srv->mhd);
-    pthread_mutex_destroy(&srv->lock);
-    pthread_cond_destroy(&srv->wake);
-    free(srv);
+    MHD_stop_daemon(srv->mhd); /* closes the listening socket too */
+    server_free(srv, -1);
 }
