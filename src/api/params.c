@@ -4,16 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "util/strutil.h"
 
 /* Decodes one application/x-www-form-urlencoded piece into a fresh heap
  * string; *out_len gets its length (it may contain NUL bytes). */
@@ -29,8 +20,8 @@ static char *form_unescape(const char *s, size_t len, size_t *out_len)
             out[o++] = ' ';
         } else if (c == '%') {
             int hi, lo;
-            if (len - i < 3 || (hi = hex_value((unsigned char)s[i + 1])) < 0 ||
-                (lo = hex_value((unsigned char)s[i + 2])) < 0) {
+            if (len - i < 3 || (hi = hex_digit_value((unsigned char)s[i + 1])) < 0 ||
+                (lo = hex_digit_value((unsigned char)s[i + 2])) < 0) {
                 free(out);
                 return NULL;
             }

@@ -67,9 +67,7 @@ struct command {
 
 /* ---- messages ---- */
 
-/* Writes "ecshot: MESSAGE" as one line, whatever the arguments it quotes
- * contain, and returns status. */
-__attribute__((format(printf, 2, 3))) static int fail(int status, const char *fmt, ...)
+int cli_fail(int status, const char *fmt, ...)
 {
     char line[1024];
     va_list ap;
@@ -85,7 +83,7 @@ __attribute__((format(printf, 2, 3))) static int fail(int status, const char *fm
 
 static int usage_error(const command *cmd)
 {
-    return fail(EXIT_USAGE, "usage: ecshot --store URL %s%s%s%s%s", cmd->noun,
+    return cli_fail(EXIT_USAGE, "usage: ecshot --store URL %s%s%s%s%s", cmd->noun,
                 cmd->verb ? " " : "", cmd->verb ? cmd->verb : "", *cmd->args ? " " : "",
                 cmd->args);
 }
@@ -96,11 +94,11 @@ static int store_failed(int rc, const char *subject, const char *when_invalid)
 {
     switch (rc) {
     case STORE_NOT_FOUND:
-        return fail(EXIT_FAILED, "%s not found", subject);
+        return cli_fail(EXIT_FAILED, "%s not found", subject);
     case STORE_EXISTS:
-        return fail(EXIT_FAILED, "%s already exists", subject);
+        return cli_fail(EXIT_FAILED, "%s already exists", subject);
     case STORE_INVALID:
-        return fail(EXIT_FAILED, "%s", when_invalid);
+        return cli_fail(EXIT_FAILED, "%s", when_invalid);
     default:
         return EXIT_FAILED;
     }
@@ -145,7 +143,7 @@ static int parse_args(const command *cmd, int argc, char **argv, option *opts, s
                 o = &opts[k];
         }
         if (!o)
-            return fail(EXIT_USAGE, "unknown option %s for %s %s", a, cmd->noun,
+            return cli_fail(EXIT_USAGE, "unknown option %s for %s %s", a, cmd->noun,
                         cmd->verb ? cmd->verb : "");
         const char *value;
         if (a[2 + len] == '=') {
@@ -153,7 +151,7 @@ static int parse_args(const command *cmd, int argc, char **argv, option *opts, s
         } else if (i + 1 < argc) {
             value = argv[++i];
         } else {
-            return fail(EXIT_USAGE, "option --%s needs a value", o->name);
+            return cli_fail(EXIT_USAGE, "option --%s needs a value", o->name);
         }
         o->value = value;
         if (o->all && o->count < o->max)
@@ -175,18 +173,18 @@ static int parse_owner(const char *arg, int need_user, char account[STORE_ID_MAX
     size_t alen = slash ? (size_t)(slash - arg) : strlen(arg);
     user[0] = '\0';
     if (alen >= STORE_ID_MAX)
-        return fail(EXIT_FAILED, "account id is too long: " ACCOUNT_RULE);
+        return cli_fail(EXIT_FAILED, "account id is too long: " ACCOUNT_RULE);
     memcpy(account, arg, alen);
     account[alen] = '\0';
     if (!store_valid_owner(account))
-        return fail(EXIT_FAILED, "invalid account id '%s': " ACCOUNT_RULE, account);
+        return cli_fail(EXIT_FAILED, "invalid account id '%s': " ACCOUNT_RULE, account);
     if (!slash) {
         if (need_user)
-            return fail(EXIT_USAGE, "'%s' names no user: give ACCOUNT_ID/USER", arg);
+            return cli_fail(EXIT_USAGE, "'%s' names no user: give ACCOUNT_ID/USER", arg);
         return 0;
     }
     if (strlen(slash + 1) >= STORE_ID_MAX || !store_valid_owner(slash + 1))
-        return fail(EXIT_FAILED, "invalid user name '%s': " ACCOUNT_RULE, slash + 1);
+        return cli_fail(EXIT_FAILED, "invalid user name '%s': " ACCOUNT_RULE, slash + 1);
     strcpy(user, slash + 1);
     return 0;
 }
@@ -217,7 +215,7 @@ static int cmd_account_create(const command *cmd, const char *url, int argc, cha
     if (rc)
         return rc;
     if (!store_valid_owner(pos[0]))
-        return fail(EXIT_FAILED, "invalid account id '%.128s': " ACCOUNT_RULE, pos[0]);
+        return cli_fail(EXIT_FAILED, "invalid account id '%.128s': " ACCOUNT_RULE, pos[0]);
     store *s = open_store(url);
     if (!s)
         return EXIT_FAILED;
@@ -237,9 +235,9 @@ static int cmd_user_create(const command *cmd, const char *url, int argc, char *
     if (rc)
         return rc;
     if (!store_valid_owner(pos[0]))
-        return fail(EXIT_FAILED, "invalid account id '%.128s': " ACCOUNT_RULE, pos[0]);
+        return cli_fail(EXIT_FAILED, "invalid account id '%.128s': " ACCOUNT_RULE, pos[0]);
     if (!store_valid_owner(pos[1]))
-        return fail(EXIT_FAILED, "invalid user name '%.128s': " ACCOUNT_RULE, pos[1]);
+        return cli_fail(EXIT_FAILED, "invalid user name '%.128s': " ACCOUNT_RULE, pos[1]);
     store *s = open_store(url);
     if (!s)
         return EXIT_FAILED;
@@ -292,14 +290,14 @@ static int cmd_key_create(const command *cmd, const char *url, int argc, char **
         return rc;
     const char *given_id = opts[0].value, *given_secret = opts[1].value;
     if (!given_id != !given_secret)
-        return fail(EXIT_USAGE, "give both --id and --secret, or neither");
+        return cli_fail(EXIT_USAGE, "give both --id and --secret, or neither");
     char account[STORE_ID_MAX], user[STORE_ID_MAX];
     if ((rc = parse_owner(pos[0], 0, account, user)) != 0)
         return rc;
     if (given_id && !store_valid_id(given_id))
-        return fail(EXIT_FAILED, "invalid AccessKey id '%.128s': " ID_RULE, given_id);
+        return cli_fail(EXIT_FAILED, "invalid AccessKey id '%.128s': " ID_RULE, given_id);
     if (given_secret && !store_valid_secret(given_secret))
-        return fail(EXIT_FAILED, "invalid AccessKey secret: 1 to 127 printable ASCII "
+        return cli_fail(EXIT_FAILED, "invalid AccessKey secret: 1 to 127 printable ASCII "
                                  "characters without space");
 
     char id[STORE_ID_MAX], secret[STORE_SECRET_MAX];
@@ -312,7 +310,7 @@ static int cmd_key_create(const command *cmd, const char *url, int argc, char **
         return EXIT_FAILED;
     for (int attempt = 0; attempt < KEY_CREATE_ATTEMPTS; attempt++) {
         if (!given_id && generate_key(id, secret) != 0) {
-            rc = fail(EXIT_FAILED, "the random number generator failed");
+            rc = cli_fail(EXIT_FAILED, "the random number generator failed");
             break;
         }
         rc = store_key_create(s, account, user, id, secret);
@@ -323,7 +321,7 @@ static int cmd_key_create(const command *cmd, const char *url, int argc, char **
     if (rc == STORE_OK) {
         printf("%s %s\n", id, secret);
         if (fflush(stdout) != 0 || ferror(stdout))
-            rc = fail(EXIT_FAILED, "access key %s was created but could not be printed: "
+            rc = cli_fail(EXIT_FAILED, "access key %s was created but could not be printed: "
                                    "disable it with 'ecshot key disable %s'", id, id);
     } else if (rc != EXIT_FAILED) {
         char subject[STORE_ID_MAX + 16], invalid[2 * STORE_ID_MAX + 32];
@@ -373,23 +371,23 @@ static int read_policy_file(const char *path, buf *out)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp)
-        return fail(EXIT_FAILED, "%s: %s", path, strerror(errno));
+        return cli_fail(EXIT_FAILED, "%s: %s", path, strerror(errno));
     char chunk[4096];
     size_t n;
     int rc = 0;
     while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, fp)) > 0) {
         if (out->len + n > POLICY_FILE_MAX)
-            rc = fail(EXIT_FAILED, "%s: larger than %d bytes", path, POLICY_FILE_MAX);
+            rc = cli_fail(EXIT_FAILED, "%s: larger than %d bytes", path, POLICY_FILE_MAX);
         else if (buf_append(out, chunk, n) != 0)
-            rc = fail(EXIT_FAILED, "out of memory");
+            rc = cli_fail(EXIT_FAILED, "out of memory");
     }
     if (rc == 0 && ferror(fp))
-        rc = fail(EXIT_FAILED, "%s: %s", path, errno ? strerror(errno) : "read error");
+        rc = cli_fail(EXIT_FAILED, "%s: %s", path, errno ? strerror(errno) : "read error");
     fclose(fp);
     if (rc == 0 && out->len == 0)
-        rc = fail(EXIT_FAILED, "%s: empty file", path);
+        rc = cli_fail(EXIT_FAILED, "%s: empty file", path);
     if (rc == 0 && memchr(out->data, '\0', out->len))
-        rc = fail(EXIT_FAILED, "%s: not a text file (it holds a NUL byte)", path);
+        rc = cli_fail(EXIT_FAILED, "%s: not a text file (it holds a NUL byte)", path);
     return rc;
 }
 
@@ -421,17 +419,17 @@ static int cmd_policy_attach(const command *cmd, const char *url, int argc, char
     const char *path = pos[1];
     if (opts[0].value) {
         if (!store_valid_id(opts[0].value))
-            return fail(EXIT_FAILED, "invalid policy name '%.128s': " ID_RULE, opts[0].value);
+            return cli_fail(EXIT_FAILED, "invalid policy name '%.128s': " ID_RULE, opts[0].value);
         strcpy(name, opts[0].value);
     } else if (policy_name_from_path(path, name) != 0) {
-        return fail(EXIT_FAILED, "%s: the file name makes no policy name (" ID_RULE
+        return cli_fail(EXIT_FAILED, "%s: the file name makes no policy name (" ID_RULE
                                  "): give --name NAME", path);
     }
 
     buf doc = BUF_INIT, why = BUF_INIT;
     rc = read_policy_file(path, &doc);
     if (rc == 0 && ram_policy_validate(buf_cstr(&doc), &why) != 0)
-        rc = fail(EXIT_FAILED, "%s: not a policy ecshot accepts: %s", path,
+        rc = cli_fail(EXIT_FAILED, "%s: not a policy ecshot accepts: %s", path,
                   why.len ? buf_cstr(&why) : "invalid document");
     if (rc == 0) {
         store *s = open_store(url);
@@ -469,7 +467,7 @@ static int check_status(const char *status)
 {
     if (store_valid_status(status))
         return 0;
-    return fail(EXIT_FAILED, "invalid status '%.64s': one of Pending, Starting, Running, "
+    return cli_fail(EXIT_FAILED, "invalid status '%.64s': one of Pending, Starting, Running, "
                              "Stopping, Stopped", status);
 }
 
@@ -478,20 +476,20 @@ static int add_tag(instance *inst, const char *arg)
 {
     const char *eq = strchr(arg, '=');
     if (!eq || eq == arg)
-        return fail(EXIT_USAGE, "--tag wants KEY=VALUE, not '%.300s'", arg);
+        return cli_fail(EXIT_USAGE, "--tag wants KEY=VALUE, not '%.300s'", arg);
     instance_tag *t = &inst->tags[inst->tag_count];
     size_t klen = (size_t)(eq - arg);
     if (klen >= sizeof t->key || copy_field(t->value, sizeof t->value, eq + 1) != 0)
-        return fail(EXIT_FAILED, "tag '%.300s' is too long: keys up to %d bytes, values up "
+        return cli_fail(EXIT_FAILED, "tag '%.300s' is too long: keys up to %d bytes, values up "
                                  "to %d", arg, STORE_TAG_KEY_MAX - 1, STORE_TAG_VALUE_MAX - 1);
     memcpy(t->key, arg, klen);
     t->key[klen] = '\0';
     if (!store_valid_tag(t->key, t->value))
-        return fail(EXIT_FAILED, "tag '%.300s': keys and values are UTF-8 text without "
+        return cli_fail(EXIT_FAILED, "tag '%.300s': keys and values are UTF-8 text without "
                                  "control characters", arg);
     for (size_t i = 0; i < inst->tag_count; i++)
         if (strcmp(inst->tags[i].key, t->key) == 0)
-            return fail(EXIT_FAILED, "tag key '%s' given twice", t->key);
+            return cli_fail(EXIT_FAILED, "tag key '%s' given twice", t->key);
     inst->tag_count++;
     return 0;
 }
@@ -543,12 +541,12 @@ static int instance_from_args(instance *inst, const char *id, const option *opts
     const char *region = opts[0].value, *account = opts[1].value, *type = opts[2].value,
                *console = opts[3].value, *status = opts[4].value ? opts[4].value : "Running";
     if (!region || !account || !type || !console)
-        return fail(EXIT_USAGE, "instance add needs --region, --account, --type and --console");
+        return cli_fail(EXIT_USAGE, "instance add needs --region, --account, --type and --console");
     char why[512];
     if (instance_fields(inst, id, region, account, type, console, status, why, sizeof why) != 0)
-        return fail(EXIT_FAILED, "%s", why);
+        return cli_fail(EXIT_FAILED, "%s", why);
     if (tag_count > STORE_TAGS_MAX)
-        return fail(EXIT_FAILED, "at most %d tags", STORE_TAGS_MAX);
+        return cli_fail(EXIT_FAILED, "at most %d tags", STORE_TAGS_MAX);
     for (size_t i = 0; i < tag_count; i++) {
         int rc = add_tag(inst, tags[i]);
         if (rc)
@@ -569,7 +567,7 @@ static int cmd_instance_add(const command *cmd, const char *url, int argc, char 
         return rc;
     instance *inst = malloc(sizeof *inst);
     if (!inst)
-        return fail(EXIT_FAILED, "out of memory");
+        return cli_fail(EXIT_FAILED, "out of memory");
     rc = instance_from_args(inst, pos[0], opts, tags, opts[5].count);
     if (rc == 0) {
         store *s = open_store(url);
@@ -649,7 +647,7 @@ static int cmd_instance_list(const command *cmd, const char *url, int argc, char
     if (rc != STORE_OK)
         return store_failed(rc, "instance list", "the store refused the listing");
     if (fflush(stdout) != 0 || ferror(stdout))
-        return fail(EXIT_FAILED, "cannot write to stdout");
+        return cli_fail(EXIT_FAILED, "cannot write to stdout");
     return 0;
 }
 
@@ -873,13 +871,13 @@ static int each_record(FILE *fp, const char *path, instance *scratch,
         if (got == 0)
             break;
         if (got == -2) {
-            rc = fail(EXIT_FAILED, "%s: %s", path, errno ? strerror(errno) : "read error");
+            rc = cli_fail(EXIT_FAILED, "%s: %s", path, errno ? strerror(errno) : "read error");
         } else if (got == -1) {
-            rc = fail(EXIT_FAILED, "%s: line %zu: longer than %d bytes or holds a NUL byte; "
+            rc = cli_fail(EXIT_FAILED, "%s: line %zu: longer than %d bytes or holds a NUL byte; "
                                    "nothing imported", path, n, IMPORT_LINE_MAX);
         } else if (!blank(&line)) {
             if (instance_from_json(scratch, &line, why, sizeof why) != 0)
-                rc = fail(EXIT_FAILED, "%s: line %zu: %s; nothing imported", path, n, why);
+                rc = cli_fail(EXIT_FAILED, "%s: line %zu: %s; nothing imported", path, n, why);
             else
                 rc = fn(ctx, scratch, n);
         }
@@ -900,9 +898,9 @@ static int check_record(void *ctx, instance *inst, size_t line)
     import_check *ic = ctx;
     long long first = id_set_add(&ic->ids, inst->id, line);
     if (first < 0)
-        return fail(EXIT_FAILED, "out of memory");
+        return cli_fail(EXIT_FAILED, "out of memory");
     if (first > 0)
-        return fail(EXIT_FAILED, "%s: line %zu: instance %s is already on line %lld; nothing "
+        return cli_fail(EXIT_FAILED, "%s: line %zu: instance %s is already on line %lld; nothing "
                                  "imported", ic->path, line, inst->id, first);
     ic->records++;
     return 0;
@@ -926,7 +924,7 @@ static int flush_batch(import_run *ir)
     /* Earlier batches are in: say how far it got. On STORE_ERROR the store
      * has logged why. */
     if (result != STORE_OK)
-        return fail(EXIT_FAILED, "%s: lines %zu-%zu not imported%s; the %zu instances before "
+        return cli_fail(EXIT_FAILED, "%s: lines %zu-%zu not imported%s; the %zu instances before "
                                  "them were (importing again is safe: it updates)",
                     ir->path, ir->first_line, ir->last_line,
                     result == STORE_INVALID ? " (they name an account that does not exist)" : "",
@@ -956,18 +954,18 @@ static int cmd_instance_import(const command *cmd, const char *url, int argc, ch
     const char *path = pos[0];
     FILE *fp = fopen(path, "r");
     if (!fp)
-        return fail(EXIT_FAILED, "%s: %s", path, strerror(errno));
+        return cli_fail(EXIT_FAILED, "%s: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
         fclose(fp);
-        return fail(EXIT_FAILED, "%s: not a regular file (it is read twice: checked, then "
+        return cli_fail(EXIT_FAILED, "%s: not a regular file (it is read twice: checked, then "
                                  "imported)", path);
     }
     instance *scratch = malloc(sizeof *scratch);
     import_check ic = {.path = path};
     import_run ir = {.path = path};
     if (!scratch) {
-        rc = fail(EXIT_FAILED, "out of memory");
+        rc = cli_fail(EXIT_FAILED, "out of memory");
         goto done;
     }
     rc = each_record(fp, path, scratch, check_record, &ic);
@@ -978,7 +976,7 @@ static int cmd_instance_import(const command *cmd, const char *url, int argc, ch
         ir.batch = malloc((ic.records < IMPORT_BATCH ? ic.records : IMPORT_BATCH) *
                           sizeof *ir.batch);
         if (!ir.batch) {
-            rc = fail(EXIT_FAILED, "out of memory");
+            rc = cli_fail(EXIT_FAILED, "out of memory");
             goto done;
         }
     }
@@ -992,13 +990,13 @@ static int cmd_instance_import(const command *cmd, const char *url, int argc, ch
         if (rc == 0)
             rc = flush_batch(&ir);
         if (rc == 0 && ir.imported != ic.records)
-            rc = fail(EXIT_FAILED, "%s: the file changed while it was imported", path);
+            rc = cli_fail(EXIT_FAILED, "%s: the file changed while it was imported", path);
     }
     store_close(ir.s);
     if (rc == 0) {
         printf("imported %zu instances\n", ir.imported);
         if (fflush(stdout) != 0 || ferror(stdout))
-            rc = fail(EXIT_FAILED, "cannot write to stdout");
+            rc = cli_fail(EXIT_FAILED, "cannot write to stdout");
     }
 done:
     free(ir.batch);
@@ -1048,15 +1046,15 @@ static int verbs_of(const char *noun)
             strncat(verbs, "|", sizeof verbs - strlen(verbs) - 1);
         strncat(verbs, commands[i].verb, sizeof verbs - strlen(verbs) - 1);
     }
-    return fail(EXIT_USAGE, "usage: ecshot --store URL %s %s ...", noun, verbs);
+    return cli_fail(EXIT_USAGE, "usage: ecshot --store URL %s %s ...", noun, verbs);
 }
 
 int admin_main(const char *store_url, int argc, char **argv)
 {
     if (argc < 1)
-        return fail(EXIT_USAGE, "missing command");
+        return cli_fail(EXIT_USAGE, "missing command");
     if (!store_url || !*store_url)
-        return fail(EXIT_USAGE, "no store: give --store URL");
+        return cli_fail(EXIT_USAGE, "no store: give --store URL");
     const char *noun = argv[0];
     int known_noun = 0;
     for (size_t i = 0; i < COMMAND_COUNT; i++) {
@@ -1070,8 +1068,8 @@ int admin_main(const char *store_url, int argc, char **argv)
             return cmd->run(cmd, store_url, argc - 2, argv + 2);
     }
     if (!known_noun)
-        return fail(EXIT_USAGE, "unknown command '%.64s'", noun);
+        return cli_fail(EXIT_USAGE, "unknown command '%.64s'", noun);
     if (argc < 2)
         return verbs_of(noun);
-    return fail(EXIT_USAGE, "unknown command '%.64s %.64s'", noun, argv[1]);
+    return cli_fail(EXIT_USAGE, "unknown command '%.64s %.64s'", noun, argv[1]);
 }

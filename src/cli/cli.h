@@ -9,4 +9,8 @@
  * "ecshot: ..." has gone to stderr. */
 int admin_main(const char *store_url, int argc, char **argv);
 
+/* Writes "ecshot: MESSAGE" to stderr as one line, whatever the arguments
+ * it quotes contain, and returns status: `return cli_fail(1, ...);`. */
+int cli_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

@@ -19,6 +19,7 @@
  * terminal. The metadata is parsed with libxml2 without network access,
  * entity substitution or DTDs. */
 #include "cli/import_libvirt.h"
+#include "cli/cli.h"
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -47,20 +48,6 @@ typedef struct domain_entry {
     int has_status;          /* the element named a status */
 } domain_entry;
 
-/* Writes "ecshot: MESSAGE" as one line, whatever it quotes, and returns status. */
-__attribute__((format(printf, 2, 3))) static int fail(int status, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    for (char *p = line; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    fprintf(stderr, "ecshot: %s\n", line);
-    return status;
-}
 
 /* libvirt prints errors itself unless told not to; this command words them. */
 static void libvirt_quiet(void *opaque, virErrorPtr err)
@@ -273,7 +260,7 @@ static int domain_metadata(virDomainPtr dom, const char *name, char **xml)
     int code = err ? err->code : VIR_ERR_INTERNAL_ERROR;
     if (code == VIR_ERR_NO_DOMAIN_METADATA || code == VIR_ERR_NO_DOMAIN)
         return 0; /* none, or the domain went away since it was listed */
-    return fail(EXIT_FAILED, "%s: reading its metadata: %s", name, virGetLastErrorMessage());
+    return cli_fail(EXIT_FAILED, "%s: reading its metadata: %s", name, virGetLastErrorMessage());
 }
 
 /* One domain: its name and, when it has the element, its instance. */
@@ -281,7 +268,7 @@ static int read_domain(virDomainPtr dom, const char *uri, domain_entry *out)
 {
     const char *name = virDomainGetName(dom);
     if (!name || !(out->name = strdup(name)))
-        return fail(EXIT_FAILED, "out of memory");
+        return cli_fail(EXIT_FAILED, "out of memory");
     char *xml;
     if (domain_metadata(dom, name, &xml) != 0)
         return EXIT_FAILED;
@@ -290,17 +277,17 @@ static int read_domain(virDomainPtr dom, const char *uri, domain_entry *out)
     instance *inst = calloc(1, sizeof *inst);
     if (!inst) {
         free(xml);
-        return fail(EXIT_FAILED, "out of memory");
+        return cli_fail(EXIT_FAILED, "out of memory");
     }
     out->inst = inst;
     parse_error e = {{0}};
     int rc = parse_metadata(xml, inst, &out->has_status, &e);
     free(xml);
     if (rc < 0)
-        return fail(EXIT_FAILED, "domain %s: ecshot metadata: %s", name, e.text);
+        return cli_fail(EXIT_FAILED, "domain %s: ecshot metadata: %s", name, e.text);
     int n = snprintf(inst->console_url, sizeof inst->console_url, "libvirt:%s#%s", uri, name);
     if (n < 0 || (size_t)n >= sizeof inst->console_url || !console_url_valid(inst->console_url))
-        return fail(EXIT_FAILED, "domain %s: its console URL libvirt:%s#%s is not usable", name,
+        return cli_fail(EXIT_FAILED, "domain %s: its console URL libvirt:%s#%s is not usable", name,
                     uri, name);
     return 0;
 }
@@ -310,17 +297,17 @@ static int read_host(const char *uri, domain_entry **out, size_t *count)
 {
     virConnectPtr conn = virConnectOpenAuth(uri, virConnectAuthPtrDefault, VIR_CONNECT_RO);
     if (!conn)
-        return fail(EXIT_FAILED, "libvirt %s: %s", uri, virGetLastErrorMessage());
+        return cli_fail(EXIT_FAILED, "libvirt %s: %s", uri, virGetLastErrorMessage());
     virDomainPtr *doms = NULL;
     int n = virConnectListAllDomains(conn, &doms, 0);
     if (n < 0) {
-        int rc = fail(EXIT_FAILED, "libvirt %s: listing domains: %s", uri,
+        int rc = cli_fail(EXIT_FAILED, "libvirt %s: listing domains: %s", uri,
                       virGetLastErrorMessage());
         virConnectClose(conn);
         return rc;
     }
     domain_entry *d = calloc(n > 0 ? (size_t)n : 1, sizeof *d);
-    int rc = d ? 0 : fail(EXIT_FAILED, "out of memory");
+    int rc = d ? 0 : cli_fail(EXIT_FAILED, "out of memory");
     for (int i = 0; i < n && rc == 0; i++)
         rc = read_domain(doms[i], uri, &d[i]);
     for (int i = 0; i < n; i++)
@@ -348,7 +335,7 @@ static int check_unique_ids(domain_entry *d, size_t n)
 {
     domain_entry **claimed = malloc((n ? n : 1) * sizeof *claimed);
     if (!claimed)
-        return fail(EXIT_FAILED, "out of memory");
+        return cli_fail(EXIT_FAILED, "out of memory");
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (d[i].inst)
@@ -357,7 +344,7 @@ static int check_unique_ids(domain_entry *d, size_t n)
     int rc = 0;
     for (size_t i = 1; i < m && rc == 0; i++)
         if (strcmp(claimed[i - 1]->inst->id, claimed[i]->inst->id) == 0)
-            rc = fail(EXIT_FAILED, "domains %s and %s both claim instance %s", claimed[i - 1]->name,
+            rc = cli_fail(EXIT_FAILED, "domains %s and %s both claim instance %s", claimed[i - 1]->name,
                       claimed[i]->name, claimed[i]->inst->id);
     free(claimed);
     return rc;
@@ -371,7 +358,7 @@ static int settle_statuses(store *s, domain_entry *d, size_t n)
 {
     instance *old = malloc(sizeof *old);
     if (!old)
-        return fail(EXIT_FAILED, "out of memory");
+        return cli_fail(EXIT_FAILED, "out of memory");
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (!d[i].inst || d[i].has_status)
@@ -382,7 +369,7 @@ static int settle_statuses(store *s, domain_entry *d, size_t n)
         else if (r == STORE_NOT_FOUND)
             snprintf(d[i].inst->status, sizeof d[i].inst->status, "%s", NEW_INSTANCE_STATUS);
         else
-            rc = fail(EXIT_FAILED, "reading instance %s from the store failed", d[i].inst->id);
+            rc = cli_fail(EXIT_FAILED, "reading instance %s from the store failed", d[i].inst->id);
     }
     free(old);
     return rc;
@@ -394,7 +381,7 @@ static int import_entries(const char *store_url, domain_entry *d, size_t n, size
         return 0;
     instance *items = malloc(imported * sizeof *items);
     if (!items)
-        return fail(EXIT_FAILED, "out of memory");
+        return cli_fail(EXIT_FAILED, "out of memory");
     store *s = store_open(store_url); /* on failure the store logged why */
     int rc = s ? settle_statuses(s, d, n) : EXIT_FAILED;
     if (rc == 0) {
@@ -404,10 +391,10 @@ static int import_entries(const char *store_url, domain_entry *d, size_t n, size
                 items[k++] = *d[i].inst;
         int r = store_instance_import(s, items, k);
         if (r == STORE_INVALID)
-            rc = fail(EXIT_FAILED, "the store refused the instances: an account does not exist "
+            rc = cli_fail(EXIT_FAILED, "the store refused the instances: an account does not exist "
                                    "(create it first) or a field is not acceptable");
         else if (r != STORE_OK)
-            rc = fail(EXIT_FAILED, "importing into the store failed");
+            rc = cli_fail(EXIT_FAILED, "importing into the store failed");
     }
     store_close(s);
     free(items);
@@ -421,19 +408,19 @@ static int import_entries(const char *store_url, domain_entry *d, size_t n, size
 static int check_uri(const char *uri)
 {
     if (!*uri || strchr(uri, '#'))
-        return fail(EXIT_USAGE, "the libvirt URI must be non-empty and without '#'");
+        return cli_fail(EXIT_USAGE, "the libvirt URI must be non-empty and without '#'");
     for (const char *p = uri; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            return fail(EXIT_USAGE, "the libvirt URI contains control characters");
+            return cli_fail(EXIT_USAGE, "the libvirt URI contains control characters");
     return 0;
 }
 
 int cmd_instance_import_libvirt(const char *store_url, int argc, char **argv)
 {
     if (argc != 1 || argv[0][0] == '-')
-        return fail(EXIT_USAGE, "usage: ecshot --store URL instance import-libvirt URI");
+        return cli_fail(EXIT_USAGE, "usage: ecshot --store URL instance import-libvirt URI");
     if (!store_url || !*store_url)
-        return fail(EXIT_USAGE, "no store: give --store URL");
+        return cli_fail(EXIT_USAGE, "no store: give --store URL");
     const char *uri = argv[0];
     int rc = check_uri(uri);
     if (rc)
@@ -463,7 +450,7 @@ int cmd_instance_import_libvirt(const char *store_url, int argc, char **argv)
         }
         printf("imported %zu instances, skipped %zu domains\n", imported, n - imported);
         if (fflush(stdout) != 0 || ferror(stdout))
-            rc = fail(EXIT_FAILED, "cannot write to stdout");
+            rc = cli_fail(EXIT_FAILED, "cannot write to stdout");
     }
     entries_free(d, n);
     return rc;

@@ -59,6 +59,7 @@
 #include <time.h>
 
 #include "util/log.h"
+#include "util/strutil.h"
 #include "util/timeutil.h"
 
 #define DEFAULT_PORT 6379
@@ -114,16 +115,6 @@ static void config_free(redis_config *cfg)
     free(cfg->prefix);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Percent-decodes s[0..n) into a new string. Refuses a malformed escape, a
  * decoded NUL (it would cut the C string short) and control characters. */
@@ -136,9 +127,11 @@ static char *decode(const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == '%') {
-            if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+            int hi = i + 2 < n ? hex_digit_value((unsigned char)s[i + 1]) : -1;
+            int lo = i + 2 < n ? hex_digit_value((unsigned char)s[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
                 goto bad;
-            ch = (unsigned char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            ch = (unsigned char)(hi * 16 + lo);
             i += 2;
             if (ch == 0)
                 goto bad;
@@ -152,23 +145,6 @@ static char *decode(const char *s, size_t n)
 bad:
     free(out);
     return NULL;
-}
-
-/* A decimal number of s[0..n) in [min, max]: digits only, no sign, no spaces. */
-static int parse_number(const char *s, size_t n, long min, long max, long *out)
-{
-    if (n == 0 || n > 9)
-        return -1;
-    long v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 enum { Q_PREFIX, Q_TIMEOUT, Q_POOL, Q_DB, Q_USER, Q_PASSWORD, Q_COUNT };
@@ -187,17 +163,17 @@ static int apply_param(redis_config *cfg, int which, const char *v, size_t n)
         cfg->prefix = n ? decode(v, n) : strdup("");
         return cfg->prefix && strlen(cfg->prefix) <= MAX_PREFIX ? 0 : -1;
     case Q_TIMEOUT:
-        if (parse_number(v, n, 1, MAX_TIMEOUT_MS, &num) < 0)
+        if (parse_decimal(v, n, 1, MAX_TIMEOUT_MS, &num) < 0)
             return -1;
         cfg->timeout_ms = (int)num;
         return 0;
     case Q_POOL:
-        if (parse_number(v, n, 1, MAX_POOL_SIZE, &num) < 0)
+        if (parse_decimal(v, n, 1, MAX_POOL_SIZE, &num) < 0)
             return -1;
         cfg->pool_size = (int)num;
         return 0;
     case Q_DB:
-        return parse_number(v, n, 0, MAX_DB, &cfg->db);
+        return parse_decimal(v, n, 0, MAX_DB, &cfg->db);
     case Q_USER:
         cfg->user = decode(v, n);
         return cfg->user && *cfg->user ? 0 : -1;
@@ -295,7 +271,7 @@ static int parse_authority(const char *s, size_t n, redis_config *cfg)
         return -1;
     if (port) {
         long p;
-        if (parse_number(port, (size_t)(end - port), 1, 65535, &p) < 0)
+        if (parse_decimal(port, (size_t)(end - port), 1, 65535, &p) < 0)
             return -1;
         cfg->port = (int)p;
     }
@@ -311,7 +287,7 @@ static int parse_tcp_url(const char *rest, redis_config *cfg)
     if (*p == '/') {
         p++;
         size_t dlen = strcspn(p, "?");
-        if (dlen && parse_number(p, dlen, 0, MAX_DB, &cfg->db) < 0)
+        if (dlen && parse_decimal(p, dlen, 0, MAX_DB, &cfg->db) < 0)
             return -1;
         p += dlen;
     }

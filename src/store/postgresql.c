@@ -57,6 +57,7 @@
 
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/strutil.h"
 #include "util/timeutil.h"
 
 #define PG_DRIVER_PREFIX "postgres" /* what store.c matches; open checks the rest */
@@ -585,18 +586,11 @@ static void checkin(pg_store *ps, conn *c)
 
 /* ---- opening: URL, schema ---- */
 
-/* A decimal in [min, max] and nothing else. */
+/* A decimal in [min, max] and nothing else, into an int. */
 static int parse_int_param(const char *s, size_t len, long min, long max, int *out)
 {
-    if (len == 0 || len > 9)
-        return -1;
-    long v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v < min || v > max)
+    long v;
+    if (parse_decimal(s, len, min, max, &v) != 0)
         return -1;
     *out = (int)v;
     return 0;
