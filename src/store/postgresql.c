@@ -998,10 +998,6 @@ static int pooled_read(pg_store *ps, enum stmt_id id, int n, const char *const *
 
 static int pg_key_get(store *s, const char *access_key_id, access_key *out)
 {
-    if (!access_key_id || !out)
-        return STORE_INVALID;
-    if (!store_valid_id(access_key_id))
-        return STORE_NOT_FOUND; /* no such key can have been stored */
     PGresult *r;
     const char *params[1] = {access_key_id};
     int result = pooled_read((pg_store *)s, STMT_KEY_GET, 1, params, "key_get", &r);
@@ -1066,10 +1062,6 @@ static int pg_user_policies(store *s, const char *account_id, const char *user, 
 
 static int pg_instance_get(store *s, const char *instance_id, instance *out)
 {
-    if (!instance_id || !out)
-        return STORE_INVALID;
-    if (!store_valid_id(instance_id))
-        return STORE_NOT_FOUND;
     PGresult *r;
     const char *params[1] = {instance_id};
     int result = pooled_read((pg_store *)s, STMT_INSTANCE_GET, 1, params, "instance_get", &r);
@@ -1096,8 +1088,6 @@ static int pg_instance_get(store *s, const char *instance_id, instance *out)
  * which hands it another connection. */
 static int pg_instance_list(store *s, int (*fn)(void *ctx, const instance *inst), void *ctx)
 {
-    if (!fn)
-        return STORE_INVALID;
     pg_store *ps = (pg_store *)s;
     conn *c = checkout(ps, deadline_after(ps));
     if (!c)
@@ -1172,16 +1162,12 @@ static int pooled_write(store *s, enum stmt_id id, int n, const char *const *par
 
 static int pg_account_create(store *s, const char *account_id)
 {
-    if (!store_valid_owner(account_id))
-        return STORE_INVALID;
     const char *params[1] = {account_id};
     return pooled_write(s, STMT_ACCOUNT_CREATE, 1, params, "account_create", NULL);
 }
 
 static int pg_user_create(store *s, const char *account_id, const char *user)
 {
-    if (!store_valid_owner(account_id) || !store_valid_owner(user))
-        return STORE_INVALID;
     const char *params[2] = {account_id, user};
     return pooled_write(s, STMT_USER_CREATE, 2, params, "user_create", NULL);
 }
@@ -1205,10 +1191,6 @@ static int changed_or_not_found(int result, long changed)
 
 static int pg_key_set_active(store *s, const char *access_key_id, int active)
 {
-    if (!access_key_id)
-        return STORE_INVALID;
-    if (!store_valid_id(access_key_id))
-        return STORE_NOT_FOUND;
     const char *params[2] = {access_key_id, active ? "true" : "false"};
     long changed = 0;
     int result = pooled_write(s, STMT_KEY_SET_ACTIVE, 2, params, "key_set_active", &changed);
@@ -1218,17 +1200,12 @@ static int pg_key_set_active(store *s, const char *access_key_id, int active)
 static int pg_policy_attach(store *s, const char *account_id, const char *user, const char *name,
                             const char *document)
 {
-    if (!store_valid_owner(account_id) || !store_valid_owner(user) || !store_valid_id(name) ||
-        !document || *document == '\0')
-        return STORE_INVALID;
     const char *params[4] = {account_id, user, name, document};
     return pooled_write(s, STMT_POLICY_ATTACH, 4, params, "policy_attach", NULL);
 }
 
 static int pg_instance_add(store *s, const instance *inst)
 {
-    if (!store_valid_instance(inst))
-        return STORE_INVALID;
     pg_store *ps = (pg_store *)s;
     int64_t deadline = deadline_after(ps);
     conn *c = checkout(ps, deadline);
@@ -1252,10 +1229,6 @@ static int pg_instance_add(store *s, const instance *inst)
 
 static int pg_instance_set_status(store *s, const char *instance_id, const char *status)
 {
-    if (!instance_id || !store_valid_status(status))
-        return STORE_INVALID;
-    if (!store_valid_id(instance_id))
-        return STORE_NOT_FOUND;
     const char *params[2] = {instance_id, status};
     long changed = 0;
     int result =
@@ -1265,10 +1238,6 @@ static int pg_instance_set_status(store *s, const char *instance_id, const char 
 
 static int pg_instance_remove(store *s, const char *instance_id)
 {
-    if (!instance_id)
-        return STORE_INVALID;
-    if (!store_valid_id(instance_id))
-        return STORE_NOT_FOUND;
     /* Tags go with it (ON DELETE CASCADE); the count is of instances. */
     const char *params[1] = {instance_id};
     long changed = 0;
@@ -1322,11 +1291,6 @@ static int import_in(conn *c, pg_store *ps, const instance *items, size_t count)
 
 static int pg_instance_import(store *s, const instance *items, size_t count)
 {
-    if (!items && count > 0)
-        return STORE_INVALID;
-    for (size_t i = 0; i < count; i++)
-        if (!store_valid_instance(&items[i]))
-            return STORE_INVALID;
     if (count == 0)
         return STORE_OK;
     pg_store *ps = (pg_store *)s;

@@ -542,10 +542,6 @@ static int read_tag(sqlite3_stmt *st, instance *inst)
 
 static int sqlite_key_get(store *s, const char *access_key_id, access_key *out)
 {
-    if (!access_key_id || !out)
-        return STORE_INVALID;
-    if (!store_valid_id(access_key_id))
-        return STORE_NOT_FOUND; /* no such key can have been stored */
     sqlite_store *ss = (sqlite_store *)s;
     conn *c = checkout(ss);
     if (!c)
@@ -649,10 +645,6 @@ static int sqlite_user_policies(store *s, const char *account_id, const char *us
 
 static int sqlite_instance_get(store *s, const char *instance_id, instance *out)
 {
-    if (!instance_id || !out)
-        return STORE_INVALID;
-    if (!store_valid_id(instance_id))
-        return STORE_NOT_FOUND;
     sqlite_store *ss = (sqlite_store *)s;
     conn *c = checkout(ss);
     if (!c)
@@ -687,8 +679,6 @@ static int sqlite_instance_get(store *s, const char *instance_id, instance *out)
  * it another connection. */
 static int sqlite_instance_list(store *s, int (*fn)(void *ctx, const instance *inst), void *ctx)
 {
-    if (!fn)
-        return STORE_INVALID;
     sqlite_store *ss = (sqlite_store *)s;
     conn *c = checkout(ss);
     if (!c)
@@ -747,15 +737,11 @@ static int pooled_write(store *s, enum stmt_id id, const char *what, int n, cons
 
 static int sqlite_account_create(store *s, const char *account_id)
 {
-    if (!store_valid_owner(account_id))
-        return STORE_INVALID;
     return pooled_write(s, STMT_ACCOUNT_CREATE, "account_create", 1, account_id, NULL, NULL, NULL);
 }
 
 static int sqlite_user_create(store *s, const char *account_id, const char *user)
 {
-    if (!store_valid_owner(account_id) || !store_valid_owner(user))
-        return STORE_INVALID;
     return pooled_write(s, STMT_USER_CREATE, "user_create", 2, account_id, user, NULL, NULL);
 }
 
@@ -780,10 +766,6 @@ static int changed_or_not_found(conn *c, int result)
 
 static int sqlite_key_set_active(store *s, const char *access_key_id, int active)
 {
-    if (!access_key_id)
-        return STORE_INVALID;
-    if (!store_valid_id(access_key_id))
-        return STORE_NOT_FOUND;
     sqlite_store *ss = (sqlite_store *)s;
     conn *c = checkout(ss);
     if (!c)
@@ -807,17 +789,12 @@ static int sqlite_key_set_active(store *s, const char *access_key_id, int active
 static int sqlite_policy_attach(store *s, const char *account_id, const char *user,
                                 const char *name, const char *document)
 {
-    if (!store_valid_owner(account_id) || !store_valid_owner(user) || !store_valid_id(name) ||
-        !document || *document == '\0')
-        return STORE_INVALID;
     return pooled_write(s, STMT_POLICY_ATTACH, "policy_attach", 4, account_id, user, name,
                         document);
 }
 
 static int sqlite_instance_add(store *s, const instance *inst)
 {
-    if (!store_valid_instance(inst))
-        return STORE_INVALID;
     sqlite_store *ss = (sqlite_store *)s;
     conn *c = checkout(ss);
     if (!c)
@@ -848,10 +825,6 @@ static int sqlite_instance_add(store *s, const instance *inst)
 
 static int sqlite_instance_set_status(store *s, const char *instance_id, const char *status)
 {
-    if (!instance_id || !store_valid_status(status))
-        return STORE_INVALID;
-    if (!store_valid_id(instance_id))
-        return STORE_NOT_FOUND;
     sqlite_store *ss = (sqlite_store *)s;
     conn *c = checkout(ss);
     if (!c)
@@ -864,10 +837,6 @@ static int sqlite_instance_set_status(store *s, const char *instance_id, const c
 
 static int sqlite_instance_remove(store *s, const char *instance_id)
 {
-    if (!instance_id)
-        return STORE_INVALID;
-    if (!store_valid_id(instance_id))
-        return STORE_NOT_FOUND;
     sqlite_store *ss = (sqlite_store *)s;
     conn *c = checkout(ss);
     if (!c)
@@ -896,11 +865,6 @@ static int import_one(conn *c, const instance *inst)
 /* All in one write transaction: one commit (one sync) for the batch. */
 static int sqlite_instance_import(store *s, const instance *items, size_t count)
 {
-    if (!items && count > 0)
-        return STORE_INVALID;
-    for (size_t i = 0; i < count; i++)
-        if (!store_valid_instance(&items[i]))
-            return STORE_INVALID;
     if (count == 0)
         return STORE_OK;
     sqlite_store *ss = (sqlite_store *)s;

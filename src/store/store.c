@@ -56,10 +56,18 @@ void store_policies_free(policy_doc *docs, size_t count)
     free(docs);
 }
 
-/* ---- thin wrappers ---- */
+/* ---- wrappers: the input rules, then the driver ----
+ *
+ * Every caller goes through these, so the checks on arguments live here
+ * once and the drivers see only well-formed input. An id that could never
+ * have been stored is "not found" on the read and update paths. */
 
 int store_key_get(store *s, const char *access_key_id, access_key *out)
 {
+    if (!access_key_id || !out)
+        return STORE_INVALID;
+    if (!store_valid_id(access_key_id))
+        return STORE_NOT_FOUND; /* no such key can have been stored */
     return s->driver->key_get(s, access_key_id, out);
 }
 
@@ -71,16 +79,24 @@ int store_user_policies(store *s, const char *account_id, const char *user, poli
 
 int store_instance_get(store *s, const char *instance_id, instance *out)
 {
+    if (!instance_id || !out)
+        return STORE_INVALID;
+    if (!store_valid_id(instance_id))
+        return STORE_NOT_FOUND;
     return s->driver->instance_get(s, instance_id, out);
 }
 
 int store_account_create(store *s, const char *account_id)
 {
+    if (!store_valid_owner(account_id))
+        return STORE_INVALID;
     return s->driver->account_create(s, account_id);
 }
 
 int store_user_create(store *s, const char *account_id, const char *user)
 {
+    if (!store_valid_owner(account_id) || !store_valid_owner(user))
+        return STORE_INVALID;
     return s->driver->user_create(s, account_id, user);
 }
 
@@ -92,32 +108,51 @@ int store_key_create(store *s, const char *account_id, const char *user, const c
 
 int store_key_set_active(store *s, const char *access_key_id, int active)
 {
+    if (!access_key_id)
+        return STORE_INVALID;
+    if (!store_valid_id(access_key_id))
+        return STORE_NOT_FOUND;
     return s->driver->key_set_active(s, access_key_id, active);
 }
 
 int store_policy_attach(store *s, const char *account_id, const char *user, const char *name,
                         const char *document)
 {
+    if (!store_valid_owner(account_id) || !store_valid_owner(user) || !store_valid_id(name) ||
+        !document || *document == '\0')
+        return STORE_INVALID;
     return s->driver->policy_attach(s, account_id, user, name, document);
 }
 
 int store_instance_add(store *s, const instance *inst)
 {
+    if (!store_valid_instance(inst))
+        return STORE_INVALID;
     return s->driver->instance_add(s, inst);
 }
 
 int store_instance_set_status(store *s, const char *instance_id, const char *status)
 {
+    if (!instance_id || !store_valid_status(status))
+        return STORE_INVALID;
+    if (!store_valid_id(instance_id))
+        return STORE_NOT_FOUND;
     return s->driver->instance_set_status(s, instance_id, status);
 }
 
 int store_instance_remove(store *s, const char *instance_id)
 {
+    if (!instance_id)
+        return STORE_INVALID;
+    if (!store_valid_id(instance_id))
+        return STORE_NOT_FOUND;
     return s->driver->instance_remove(s, instance_id);
 }
 
 int store_instance_list(store *s, int (*fn)(void *ctx, const instance *inst), void *ctx)
 {
+    if (!fn)
+        return STORE_INVALID;
     return s->driver->instance_list(s, fn, ctx);
 }
 
