@@ -496,22 +496,6 @@ static int group_teardown(void **state)
     return rmdir(tmpdir);
 }
 
-/* Captures until SeaBIOS has switched to its 720x400 text mode (the first
- * frames may still be the 640x480 of an uninitialised VGA). */
-static void capture_text_mode(console_pool *p, const char *url, frame *f)
-{
-    int64_t give_up = clock_monotonic_ms() + 60000;
-    for (;;) {
-        assert_int_equal(console_capture(p, url, f), CONSOLE_OK);
-        if (f->width == 720 || clock_monotonic_ms() > give_up)
-            break;
-        frame_release(f);
-    }
-    assert_int_equal(f->width, 720);
-    assert_int_equal(f->height, 400);
-    assert_int_equal(f->pitch, 720 * 3);
-}
-
 /* Whether any pixel is bright: SeaBIOS's text is light grey on black. */
 static int has_text(const frame *f)
 {
@@ -520,6 +504,24 @@ static int has_text(const frame *f)
             if (f->pixels[(size_t)y * f->pitch + (size_t)x] > 128)
                 return 1;
     return 0;
+}
+
+/* Captures until SeaBIOS has switched to its 720x400 text mode and printed
+ * (the first frames may still be the 640x480 of an uninitialised VGA, or
+ * the text screen before its first line). */
+static void capture_text_mode(console_pool *p, const char *url, frame *f)
+{
+    int64_t give_up = clock_monotonic_ms() + 60000;
+    for (;;) {
+        assert_int_equal(console_capture(p, url, f), CONSOLE_OK);
+        /* SeaBIOS switches to text mode before it prints: wait for both. */
+        if ((f->width == 720 && has_text(f)) || clock_monotonic_ms() > give_up)
+            break;
+        frame_release(f);
+    }
+    assert_int_equal(f->width, 720);
+    assert_int_equal(f->height, 400);
+    assert_int_equal(f->pitch, 720 * 3);
 }
 
 /* ---- tests ---------------------------------------------------------------- */
