@@ -1018,19 +1018,15 @@ static int pg_key_get(store *s, const char *access_key_id, access_key *out)
     return result;
 }
 
-static int pg_user_policies(store *s, const char *account_id, const char *user, policy_doc **out,
-                            size_t *count)
+static int pg_principal_policies(store *s, const char *account_id, principal_kind kind,
+                                 const char *user, policy_doc **out, size_t *count)
 {
-    if (!account_id || !out || !count)
-        return STORE_INVALID;
-    *out = NULL;
-    *count = 0;
-    /* The root has no policies; names that cannot be stored have none. */
-    if (!user || !store_valid_owner(account_id) || !store_valid_owner(user))
-        return STORE_OK;
+    if (kind != PRINCIPAL_USER)
+        return STORE_OK; /* no roles yet */
     PGresult *r;
     const char *params[2] = {account_id, user};
-    int result = pooled_read((pg_store *)s, STMT_USER_POLICIES, 2, params, "user_policies", &r);
+    int result =
+        pooled_read((pg_store *)s, STMT_USER_POLICIES, 2, params, "principal_policies", &r);
     if (result != STORE_OK)
         return result;
     int rows = PQntuples(r);
@@ -1307,7 +1303,7 @@ const store_driver store_postgresql_driver = {
     .open = pg_open,
     .close = pg_close,
     .key_get = pg_key_get,
-    .user_policies = pg_user_policies,
+    .principal_policies = pg_principal_policies,
     .instance_get = pg_instance_get,
     .account_create = pg_account_create,
     .user_create = pg_user_create,

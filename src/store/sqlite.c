@@ -597,16 +597,11 @@ static int append_policy(sqlite3_stmt *st, policy_doc **docs, size_t *count, siz
     return 0;
 }
 
-static int sqlite_user_policies(store *s, const char *account_id, const char *user,
-                                policy_doc **out, size_t *count)
+static int sqlite_principal_policies(store *s, const char *account_id, principal_kind kind,
+                                     const char *user, policy_doc **out, size_t *count)
 {
-    if (!account_id || !out || !count)
-        return STORE_INVALID;
-    *out = NULL;
-    *count = 0;
-    /* The root has no policies; names that cannot be stored have none. */
-    if (!user || !store_valid_owner(account_id) || !store_valid_owner(user))
-        return STORE_OK;
+    if (kind != PRINCIPAL_USER)
+        return STORE_OK; /* no roles yet */
     sqlite_store *ss = (sqlite_store *)s;
     conn *c = checkout(ss);
     if (!c)
@@ -630,7 +625,7 @@ static int sqlite_user_policies(store *s, const char *account_id, const char *us
         if (rc == SQLITE_DONE)
             result = STORE_OK;
         else if (rc != SQLITE_NOMEM)
-            result = result_of(c, rc, "user_policies");
+            result = result_of(c, rc, "principal_policies");
         stmt_done(st);
     }
     checkin(ss, c);
@@ -889,7 +884,7 @@ const store_driver store_sqlite_driver = {
     .open = sqlite_open,
     .close = sqlite_close,
     .key_get = sqlite_key_get,
-    .user_policies = sqlite_user_policies,
+    .principal_policies = sqlite_principal_policies,
     .instance_get = sqlite_instance_get,
     .account_create = sqlite_account_create,
     .user_create = sqlite_user_create,

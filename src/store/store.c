@@ -74,7 +74,41 @@ int store_key_get(store *s, const char *access_key_id, access_key *out)
 int store_user_policies(store *s, const char *account_id, const char *user, policy_doc **out,
                         size_t *count)
 {
-    return s->driver->user_policies(s, account_id, user, out, count);
+    if (!account_id || !out || !count)
+        return STORE_INVALID;
+    if (!user || *user == '\0') {
+        *out = NULL;
+        *count = 0;
+        return STORE_OK; /* the root's rights are not policies */
+    }
+    return store_principal_policies(s, account_id, PRINCIPAL_USER, user, out, count);
+}
+
+static int valid_kind(principal_kind kind)
+{
+    return kind == PRINCIPAL_USER || kind == PRINCIPAL_ROLE;
+}
+
+int store_principal_policies(store *s, const char *account_id, principal_kind kind,
+                             const char *name, policy_doc **out, size_t *count)
+{
+    if (!account_id || !name || !valid_kind(kind) || !out || !count)
+        return STORE_INVALID;
+    *out = NULL;
+    *count = 0;
+    /* Principals that cannot have been stored have none. */
+    if (!store_valid_owner(account_id) || !store_valid_owner(name))
+        return STORE_OK;
+    return s->driver->principal_policies(s, account_id, kind, name, out, count);
+}
+
+int store_role_get(store *s, const char *account_id, const char *name, role_info *out)
+{
+    if (!account_id || !name || !out)
+        return STORE_INVALID;
+    if (!store_valid_owner(account_id) || !store_valid_owner(name))
+        return STORE_NOT_FOUND;
+    return s->driver->role_get(s, account_id, name, out);
 }
 
 int store_instance_get(store *s, const char *instance_id, instance *out)
@@ -122,6 +156,99 @@ int store_policy_attach(store *s, const char *account_id, const char *user, cons
         !document || *document == '\0')
         return STORE_INVALID;
     return s->driver->policy_attach(s, account_id, user, name, document);
+}
+
+int store_policy_create(store *s, const char *account_id, const char *name, const char *document)
+{
+    if (!store_valid_owner(account_id) || !store_valid_id(name) || !document ||
+        *document == '\0')
+        return STORE_INVALID;
+    return s->driver->policy_create(s, account_id, name, document);
+}
+
+int store_policy_get(store *s, const char *account_id, const char *name, policy_doc *out)
+{
+    if (!account_id || !name || !out)
+        return STORE_INVALID;
+    if (!store_valid_owner(account_id) || !store_valid_id(name))
+        return STORE_NOT_FOUND;
+    return s->driver->policy_get(s, account_id, name, out);
+}
+
+int store_policy_list(store *s, const char *account_id,
+                      int (*fn)(void *ctx, const char *name, size_t attachments), void *ctx)
+{
+    if (!account_id || !fn)
+        return STORE_INVALID;
+    if (!store_valid_owner(account_id))
+        return STORE_OK; /* an account that cannot exist has no policies */
+    return s->driver->policy_list(s, account_id, fn, ctx);
+}
+
+int store_policy_attachments(store *s, const char *account_id, const char *name,
+                             int (*fn)(void *ctx, const policy_attachment *a), void *ctx)
+{
+    if (!account_id || !name || !fn)
+        return STORE_INVALID;
+    if (!store_valid_owner(account_id) || !store_valid_id(name))
+        return STORE_NOT_FOUND;
+    return s->driver->policy_attachments(s, account_id, name, fn, ctx);
+}
+
+int store_policy_attach_to(store *s, const char *account_id, const char *name, principal_kind kind,
+                           const char *principal)
+{
+    if (!store_valid_owner(account_id) || !store_valid_id(name) || !valid_kind(kind) ||
+        !store_valid_owner(principal))
+        return STORE_INVALID;
+    return s->driver->policy_attach_to(s, account_id, name, kind, principal);
+}
+
+int store_policy_detach(store *s, const char *account_id, const char *name, principal_kind kind,
+                        const char *principal)
+{
+    if (!account_id || !name || !valid_kind(kind) || !principal)
+        return STORE_INVALID;
+    if (!store_valid_owner(account_id) || !store_valid_id(name) || !store_valid_owner(principal))
+        return STORE_NOT_FOUND; /* cannot have been attached */
+    return s->driver->policy_detach(s, account_id, name, kind, principal);
+}
+
+int store_policy_delete(store *s, const char *account_id, const char *name)
+{
+    if (!account_id || !name)
+        return STORE_INVALID;
+    if (!store_valid_owner(account_id) || !store_valid_id(name))
+        return STORE_NOT_FOUND;
+    return s->driver->policy_delete(s, account_id, name);
+}
+
+int store_role_create(store *s, const role_info *role)
+{
+    if (!role || !store_valid_owner(role->account_id) || !store_valid_owner(role->name) ||
+        role->max_session_s < STORE_ROLE_SESSION_MIN ||
+        role->max_session_s > STORE_ROLE_SESSION_MAX)
+        return STORE_INVALID;
+    return s->driver->role_create(s, role);
+}
+
+int store_role_delete(store *s, const char *account_id, const char *name)
+{
+    if (!account_id || !name)
+        return STORE_INVALID;
+    if (!store_valid_owner(account_id) || !store_valid_owner(name))
+        return STORE_NOT_FOUND;
+    return s->driver->role_delete(s, account_id, name);
+}
+
+int store_role_list(store *s, const char *account_id, int (*fn)(void *ctx, const role_info *r),
+                    void *ctx)
+{
+    if (!account_id || !fn)
+        return STORE_INVALID;
+    if (!store_valid_owner(account_id))
+        return STORE_OK; /* an account that cannot exist has no roles */
+    return s->driver->role_list(s, account_id, fn, ctx);
 }
 
 int store_instance_add(store *s, const instance *inst)

@@ -1,12 +1,12 @@
-/* store.h: the inventory: accounts, RAM users, AccessKeys, policies, instances.
+/* store.h: the inventory: accounts, RAM users and roles, AccessKeys, policies, instances.
  *
  * One interface, several backends chosen by URL when the store is opened,
  * as SQLite chooses a VFS: "sqlite:PATH" (embedded default) or
  * "postgresql://..." (shared by many ecshotd). A backend is a
  * store_driver (a table of functions) in a file of its own, listed in
  * store.c. Every function returns STORE_OK, STORE_NOT_FOUND, STORE_EXISTS,
- * STORE_INVALID or STORE_ERROR; on STORE_ERROR the backend has logged why. A
- * store may be used from many threads at once. */
+ * STORE_INVALID, STORE_CONFLICT or STORE_ERROR; on STORE_ERROR the backend
+ * has logged why. A store may be used from many threads at once. */
 #ifndef ECSHOT_STORE_STORE_H
 #define ECSHOT_STORE_STORE_H
 
@@ -17,6 +17,7 @@ enum store_result {
     STORE_NOT_FOUND = 1,
     STORE_EXISTS = 2,     /* create of something that is already there */
     STORE_INVALID = 3,    /* refused input, e.g. a user of an unknown account */
+    STORE_CONFLICT = 4,   /* delete of something still in use (an attached policy) */
     STORE_ERROR = -1      /* the backend failed (I/O, busy past its deadline) */
 };
 
@@ -51,11 +52,35 @@ typedef struct instance {
     instance_tag tags[STORE_TAGS_MAX];
 } instance;
 
-/* A policy document attached to a user, as JSON text (heap). */
+/* A policy document, as JSON text (heap). */
 typedef struct policy_doc {
     char name[STORE_ID_MAX];
     char *document;
 } policy_doc;
+
+/* Policies are objects of an account (RAM's custom policies): created once
+ * by name, then attached to any of the account's users and roles. */
+typedef enum principal_kind {
+    PRINCIPAL_USER = 1,
+    PRINCIPAL_ROLE = 2
+} principal_kind;
+
+typedef struct policy_attachment {
+    principal_kind kind;
+    char name[STORE_ID_MAX];      /* the user's or the role's */
+} policy_attachment;
+
+/* RAM's bounds on a role's MaxSessionDuration, in seconds. */
+#define STORE_ROLE_SESSION_MIN 3600
+#define STORE_ROLE_SESSION_MAX 43200
+
+/* A RAM role: a set of rights that STS lends, for a while, to whoever the
+ * operator issues a token to (ecshot sts assume-role). */
+typedef struct role_info {
+    char account_id[STORE_ID_MAX];
+    char name[STORE_ID_MAX];
+    long max_session_s;           /* STORE_ROLE_SESSION_MIN..MAX */
+} role_info;
 
 typedef struct store store;
 
@@ -66,11 +91,14 @@ typedef struct store_driver {
 
     /* Read path of a request. */
     int (*key_get)(store *s, const char *access_key_id, access_key *out);
-    /* Policies attached to ACCOUNT/USER, in name order; *out is a heap
-     * array the caller frees with store_policies_free. A user with none (and
-     * the account's root, user NULL or "") gets STORE_OK, *out NULL, *count 0. */
-    int (*user_policies)(store *s, const char *account_id, const char *user, policy_doc **out,
-                         size_t *count);
+    /* Policies attached to the user or role NAME of the account, in policy
+     * name order; *out is a heap array the caller frees with
+     * store_policies_free. A principal with none, or that does not exist,
+     * gets STORE_OK, *out NULL, *count 0. */
+    int (*principal_policies)(store *s, const char *account_id, principal_kind kind,
+                              const char *name, policy_doc **out, size_t *count);
+    /* STORE_NOT_FOUND when the account has no such role. */
+    int (*role_get)(store *s, const char *account_id, const char *name, role_info *out);
     int (*instance_get)(store *s, const char *instance_id, instance *out);
 
     /* Operator commands (ecshot CLI). */
@@ -80,9 +108,41 @@ typedef struct store_driver {
     int (*key_create)(store *s, const char *account_id, const char *user, const char *id,
                       const char *secret);
     int (*key_set_active)(store *s, const char *access_key_id, int active);
-    /* Attaches (or replaces, by name) a policy document to ACCOUNT/USER. */
+    /* Creates policy NAME with this document, or replaces the document of
+     * the account's policy NAME (for every principal it is attached to),
+     * and attaches it to the user (already attached: fine). The one-step
+     * form of policy_create + policy_attach_to of ecshot 0.2. */
     int (*policy_attach)(store *s, const char *account_id, const char *user, const char *name,
                          const char *document);
+    /* Policies as objects. create: STORE_EXISTS when the account has one of
+     * that name, STORE_INVALID for an unknown account. get: the document
+     * (heap, free out->document). list: fn for each policy of the account in
+     * name order, with how many principals it is attached to. */
+    int (*policy_create)(store *s, const char *account_id, const char *name, const char *document);
+    int (*policy_get)(store *s, const char *account_id, const char *name, policy_doc *out);
+    int (*policy_list)(store *s, const char *account_id,
+                       int (*fn)(void *ctx, const char *name, size_t attachments), void *ctx);
+    /* fn for each principal the policy is attached to, users first, then
+     * roles, each in name order; STORE_NOT_FOUND when there is no policy. */
+    int (*policy_attachments)(store *s, const char *account_id, const char *name,
+                              int (*fn)(void *ctx, const policy_attachment *a), void *ctx);
+    /* attach_to: STORE_NOT_FOUND when there is no such policy, STORE_INVALID
+     * when the account has no such user or role, STORE_EXISTS when it is
+     * attached already. detach: STORE_NOT_FOUND when it was not attached. */
+    int (*policy_attach_to)(store *s, const char *account_id, const char *name,
+                            principal_kind kind, const char *principal);
+    int (*policy_detach)(store *s, const char *account_id, const char *name, principal_kind kind,
+                         const char *principal);
+    /* STORE_CONFLICT while it is attached to anyone (RAM's rule: detach
+     * first), STORE_NOT_FOUND when there is none. */
+    int (*policy_delete)(store *s, const char *account_id, const char *name);
+    /* Roles. create: STORE_EXISTS, or STORE_INVALID for an unknown account;
+     * delete: STORE_CONFLICT while policies are attached, STORE_NOT_FOUND;
+     * list: fn for each role of the account in name order. */
+    int (*role_create)(store *s, const role_info *role);
+    int (*role_delete)(store *s, const char *account_id, const char *name);
+    int (*role_list)(store *s, const char *account_id, int (*fn)(void *ctx, const role_info *r),
+                     void *ctx);
     int (*instance_add)(store *s, const instance *inst);
     int (*instance_set_status)(store *s, const char *instance_id, const char *status);
     int (*instance_remove)(store *s, const char *instance_id);
@@ -109,8 +169,13 @@ void store_policies_free(policy_doc *docs, size_t count);
 
 /* Thin wrappers, so callers read store_key_get(s, ...) and not s->driver->... */
 int store_key_get(store *s, const char *access_key_id, access_key *out);
+/* The policies of a user: principal_policies(PRINCIPAL_USER); the root
+ * (user NULL or "") has none. */
 int store_user_policies(store *s, const char *account_id, const char *user, policy_doc **out,
                         size_t *count);
+int store_principal_policies(store *s, const char *account_id, principal_kind kind,
+                             const char *name, policy_doc **out, size_t *count);
+int store_role_get(store *s, const char *account_id, const char *name, role_info *out);
 int store_instance_get(store *s, const char *instance_id, instance *out);
 int store_account_create(store *s, const char *account_id);
 int store_user_create(store *s, const char *account_id, const char *user);
@@ -119,6 +184,21 @@ int store_key_create(store *s, const char *account_id, const char *user, const c
 int store_key_set_active(store *s, const char *access_key_id, int active);
 int store_policy_attach(store *s, const char *account_id, const char *user, const char *name,
                         const char *document);
+int store_policy_create(store *s, const char *account_id, const char *name, const char *document);
+int store_policy_get(store *s, const char *account_id, const char *name, policy_doc *out);
+int store_policy_list(store *s, const char *account_id,
+                      int (*fn)(void *ctx, const char *name, size_t attachments), void *ctx);
+int store_policy_attachments(store *s, const char *account_id, const char *name,
+                             int (*fn)(void *ctx, const policy_attachment *a), void *ctx);
+int store_policy_attach_to(store *s, const char *account_id, const char *name, principal_kind kind,
+                           const char *principal);
+int store_policy_detach(store *s, const char *account_id, const char *name, principal_kind kind,
+                        const char *principal);
+int store_policy_delete(store *s, const char *account_id, const char *name);
+int store_role_create(store *s, const role_info *role);
+int store_role_delete(store *s, const char *account_id, const char *name);
+int store_role_list(store *s, const char *account_id, int (*fn)(void *ctx, const role_info *r),
+                    void *ctx);
 int store_instance_add(store *s, const instance *inst);
 int store_instance_set_status(store *s, const char *instance_id, const char *status);
 int store_instance_remove(store *s, const char *instance_id);
