@@ -33,48 +33,111 @@
 #define POOL_MAX 32
 #define ECSHOT_APPLICATION_ID 0x65637368 /* "ecsh": marks the file as ours */
 
-/* migrations[i] takes the schema from version i to version i + 1. Append
- * only: a database out there may be at any version. */
-static const char *const migrations[] = {
+typedef struct conn conn;
+static int split_policies(conn *c);
+
+/* migrations[i] takes the schema from version i to version i + 1: its SQL,
+ * then (when SQL alone cannot say it) a function, in the same transaction.
+ * Append only: a database out there may be at any version. */
+static const struct migration {
+    const char *sql;
+    int (*then)(conn *c);
+} migrations[] = {
     /* 1: accounts, RAM users, AccessKeys, policies, instances, tags. */
-    "CREATE TABLE accounts ("
-    "  id TEXT NOT NULL PRIMARY KEY);"
-    "CREATE TABLE users ("
-    "  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
-    "  name TEXT NOT NULL,"
-    "  PRIMARY KEY (account_id, name));"
-    /* user_name NULL: the account's own (root) key. */
-    "CREATE TABLE access_keys ("
-    "  id TEXT NOT NULL PRIMARY KEY,"
-    "  secret TEXT NOT NULL,"
-    "  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
-    "  user_name TEXT,"
-    "  active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),"
-    "  FOREIGN KEY (account_id, user_name) REFERENCES users(account_id, name)"
-    "    ON DELETE CASCADE);"
-    "CREATE INDEX access_keys_owner ON access_keys(account_id, user_name);"
-    "CREATE TABLE policies ("
-    "  account_id TEXT NOT NULL,"
-    "  user_name TEXT NOT NULL,"
-    "  name TEXT NOT NULL,"
-    "  document TEXT NOT NULL,"
-    "  PRIMARY KEY (account_id, user_name, name),"
-    "  FOREIGN KEY (account_id, user_name) REFERENCES users(account_id, name)"
-    "    ON DELETE CASCADE);"
-    "CREATE TABLE instances ("
-    "  id TEXT NOT NULL PRIMARY KEY,"
-    "  region TEXT NOT NULL,"
-    "  account_id TEXT NOT NULL REFERENCES accounts(id),"
-    "  type TEXT NOT NULL,"
-    "  status TEXT NOT NULL"
-    "    CHECK (status IN ('Pending', 'Starting', 'Running', 'Stopping', 'Stopped')),"
-    "  console_url TEXT NOT NULL);"
-    "CREATE INDEX instances_account ON instances(account_id);"
-    "CREATE TABLE instance_tags ("
-    "  instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,"
-    "  key TEXT NOT NULL,"
-    "  value TEXT NOT NULL,"
-    "  PRIMARY KEY (instance_id, key));",
+    {"CREATE TABLE accounts ("
+     "  id TEXT NOT NULL PRIMARY KEY);"
+     "CREATE TABLE users ("
+     "  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+     "  name TEXT NOT NULL,"
+     "  PRIMARY KEY (account_id, name));"
+     /* user_name NULL: the account's own (root) key. */
+     "CREATE TABLE access_keys ("
+     "  id TEXT NOT NULL PRIMARY KEY,"
+     "  secret TEXT NOT NULL,"
+     "  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+     "  user_name TEXT,"
+     "  active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),"
+     "  FOREIGN KEY (account_id, user_name) REFERENCES users(account_id, name)"
+     "    ON DELETE CASCADE);"
+     "CREATE INDEX access_keys_owner ON access_keys(account_id, user_name);"
+     "CREATE TABLE policies ("
+     "  account_id TEXT NOT NULL,"
+     "  user_name TEXT NOT NULL,"
+     "  name TEXT NOT NULL,"
+     "  document TEXT NOT NULL,"
+     "  PRIMARY KEY (account_id, user_name, name),"
+     "  FOREIGN KEY (account_id, user_name) REFERENCES users(account_id, name)"
+     "    ON DELETE CASCADE);"
+     "CREATE TABLE instances ("
+     "  id TEXT NOT NULL PRIMARY KEY,"
+     "  region TEXT NOT NULL,"
+     "  account_id TEXT NOT NULL REFERENCES accounts(id),"
+     "  type TEXT NOT NULL,"
+     "  status TEXT NOT NULL"
+     "    CHECK (status IN ('Pending', 'Starting', 'Running', 'Stopping', 'Stopped')),"
+     "  console_url TEXT NOT NULL);"
+     "CREATE INDEX instances_account ON instances(account_id);"
+     "CREATE TABLE instance_tags ("
+     "  instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,"
+     "  key TEXT NOT NULL,"
+     "  value TEXT NOT NULL,"
+     "  PRIMARY KEY (instance_id, key));",
+     NULL},
+    /* 2: RAM roles; policies become objects of the account, created once
+     * and attached to users and roles. The version 1 rows, (account, user,
+     * name, document), become the account's policy NAME with the document
+     * of its first holder by user name, attached to every user who held
+     * that same document; split_policies gives each other document a
+     * policy of its own. Nothing is lost. */
+    {"CREATE TABLE roles ("
+     "  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+     "  name TEXT NOT NULL,"
+     "  max_session_s INTEGER NOT NULL CHECK (max_session_s BETWEEN 3600 AND 43200),"
+     "  PRIMARY KEY (account_id, name));"
+     "CREATE TABLE policies_v1 AS SELECT account_id, user_name, name, document FROM policies;"
+     "DROP TABLE policies;"
+     "CREATE TABLE policies ("
+     "  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+     "  name TEXT NOT NULL,"
+     "  document TEXT NOT NULL,"
+     "  PRIMARY KEY (account_id, name));"
+     /* A principal is (kind, name). One foreign key cannot point at users
+      * or roles by kind, so each kind gets a generated column, NULL for the
+      * other kind (and a NULL column is not checked): the database itself
+      * refuses an attachment to a principal that does not exist, and
+      * deleting a user takes its attachments with it. A policy or a role
+      * still attached cannot be deleted; the driver answers STORE_CONFLICT
+      * for that refusal. It is NO ACTION, not RESTRICT: the same refusal,
+      * but at the end of the statement, so that deleting an account (which
+      * takes the attachments too) is not refused halfway, and SQLite
+      * reports it as a foreign key failure, not a trigger's. */
+     "CREATE TABLE policy_attachments ("
+     "  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+     "  policy_name TEXT NOT NULL,"
+     "  principal_kind TEXT NOT NULL CHECK (principal_kind IN ('user', 'role')),"
+     "  principal_name TEXT NOT NULL,"
+     "  user_name TEXT GENERATED ALWAYS AS"
+     "    (CASE principal_kind WHEN 'user' THEN principal_name END) VIRTUAL,"
+     "  role_name TEXT GENERATED ALWAYS AS"
+     "    (CASE principal_kind WHEN 'role' THEN principal_name END) VIRTUAL,"
+     "  PRIMARY KEY (account_id, policy_name, principal_kind, principal_name),"
+     "  FOREIGN KEY (account_id, policy_name) REFERENCES policies(account_id, name)"
+     "    ON DELETE NO ACTION,"
+     "  FOREIGN KEY (account_id, user_name) REFERENCES users(account_id, name)"
+     "    ON DELETE CASCADE,"
+     "  FOREIGN KEY (account_id, role_name) REFERENCES roles(account_id, name)"
+     "    ON DELETE NO ACTION);"
+     "CREATE INDEX policy_attachments_principal"
+     "  ON policy_attachments(account_id, principal_kind, principal_name);"
+     "INSERT INTO policies (account_id, name, document)"
+     "  SELECT account_id, name, document FROM policies_v1 o"
+     "  WHERE user_name = (SELECT min(user_name) FROM policies_v1 f"
+     "                     WHERE f.account_id = o.account_id AND f.name = o.name);"
+     "INSERT INTO policy_attachments (account_id, policy_name, principal_kind, principal_name)"
+     "  SELECT o.account_id, o.name, 'user', o.user_name FROM policies_v1 o"
+     "  JOIN policies p ON p.account_id = o.account_id AND p.name = o.name"
+     "  WHERE p.document = o.document;",
+     split_policies},
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -86,14 +149,26 @@ enum stmt_id {
     STMT_COMMIT,
     STMT_ROLLBACK,
     STMT_KEY_GET,
-    STMT_USER_POLICIES,
+    STMT_PRINCIPAL_POLICIES,
+    STMT_ROLE_GET,
     STMT_INSTANCE_GET,
     STMT_INSTANCE_LIST,
     STMT_ACCOUNT_CREATE,
     STMT_USER_CREATE,
     STMT_KEY_CREATE,
     STMT_KEY_SET_ACTIVE,
-    STMT_POLICY_ATTACH,
+    STMT_POLICY_UPSERT,
+    STMT_POLICY_ATTACH_USER,
+    STMT_POLICY_CREATE,
+    STMT_POLICY_GET,
+    STMT_POLICY_LIST,
+    STMT_POLICY_ATTACHMENTS,
+    STMT_POLICY_ATTACH_TO,
+    STMT_POLICY_DETACH,
+    STMT_POLICY_DELETE,
+    STMT_ROLE_CREATE,
+    STMT_ROLE_DELETE,
+    STMT_ROLE_LIST,
     STMT_INSTANCE_ADD,
     STMT_TAG_ADD,
     STMT_INSTANCE_SET_STATUS,
@@ -115,8 +190,13 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_ROLLBACK] = "ROLLBACK",
     [STMT_KEY_GET] = "SELECT id, secret, account_id, user_name, active FROM access_keys"
                      " WHERE id = ?1",
-    [STMT_USER_POLICIES] = "SELECT name, document FROM policies"
-                           " WHERE account_id = ?1 AND user_name = ?2 ORDER BY name",
+    [STMT_PRINCIPAL_POLICIES] = "SELECT p.name, p.document FROM policy_attachments a"
+                                " JOIN policies p"
+                                "   ON p.account_id = a.account_id AND p.name = a.policy_name"
+                                " WHERE a.account_id = ?1 AND a.principal_kind = ?2"
+                                "   AND a.principal_name = ?3 ORDER BY p.name",
+    [STMT_ROLE_GET] = "SELECT account_id, name, max_session_s FROM roles"
+                      " WHERE account_id = ?1 AND name = ?2",
     [STMT_INSTANCE_GET] = INSTANCE_COLUMNS " WHERE i.id = ?1 ORDER BY t.key",
     [STMT_INSTANCE_LIST] = INSTANCE_COLUMNS " ORDER BY i.id, t.key",
     [STMT_ACCOUNT_CREATE] = "INSERT INTO accounts (id) VALUES (?1)",
@@ -124,10 +204,37 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_KEY_CREATE] = "INSERT INTO access_keys (id, secret, account_id, user_name, active)"
                         " VALUES (?1, ?2, ?3, ?4, 1)",
     [STMT_KEY_SET_ACTIVE] = "UPDATE access_keys SET active = ?2 WHERE id = ?1",
-    [STMT_POLICY_ATTACH] = "INSERT INTO policies (account_id, user_name, name, document)"
-                           " VALUES (?1, ?2, ?3, ?4)"
-                           " ON CONFLICT (account_id, user_name, name)"
+    [STMT_POLICY_UPSERT] = "INSERT INTO policies (account_id, name, document) VALUES (?1, ?2, ?3)"
+                           " ON CONFLICT (account_id, name)"
                            " DO UPDATE SET document = excluded.document",
+    [STMT_POLICY_ATTACH_USER] = "INSERT INTO policy_attachments"
+                                " (account_id, policy_name, principal_kind, principal_name)"
+                                " VALUES (?1, ?2, 'user', ?3) ON CONFLICT DO NOTHING",
+    [STMT_POLICY_CREATE] = "INSERT INTO policies (account_id, name, document) VALUES (?1, ?2, ?3)",
+    [STMT_POLICY_GET] = "SELECT name, document FROM policies WHERE account_id = ?1 AND name = ?2",
+    [STMT_POLICY_LIST] = "SELECT p.name, count(a.policy_name) FROM policies p"
+                         " LEFT JOIN policy_attachments a"
+                         "   ON a.account_id = p.account_id AND a.policy_name = p.name"
+                         " WHERE p.account_id = ?1 GROUP BY p.name ORDER BY p.name",
+    /* One row of NULLs for a policy attached to no one; none for no policy. */
+    [STMT_POLICY_ATTACHMENTS] = "SELECT a.principal_kind, a.principal_name FROM policies p"
+                                " LEFT JOIN policy_attachments a"
+                                "   ON a.account_id = p.account_id AND a.policy_name = p.name"
+                                " WHERE p.account_id = ?1 AND p.name = ?2"
+                                " ORDER BY CASE a.principal_kind WHEN 'user' THEN 0 ELSE 1 END,"
+                                "   a.principal_name",
+    /* No row inserted: no such policy. */
+    [STMT_POLICY_ATTACH_TO] = "INSERT INTO policy_attachments"
+                              " (account_id, policy_name, principal_kind, principal_name)"
+                              " SELECT account_id, name, ?3, ?4 FROM policies"
+                              " WHERE account_id = ?1 AND name = ?2",
+    [STMT_POLICY_DETACH] = "DELETE FROM policy_attachments WHERE account_id = ?1"
+                           " AND policy_name = ?2 AND principal_kind = ?3 AND principal_name = ?4",
+    [STMT_POLICY_DELETE] = "DELETE FROM policies WHERE account_id = ?1 AND name = ?2",
+    [STMT_ROLE_CREATE] = "INSERT INTO roles (account_id, name, max_session_s) VALUES (?1, ?2, ?3)",
+    [STMT_ROLE_DELETE] = "DELETE FROM roles WHERE account_id = ?1 AND name = ?2",
+    [STMT_ROLE_LIST] = "SELECT account_id, name, max_session_s FROM roles WHERE account_id = ?1"
+                       " ORDER BY name",
     [STMT_INSTANCE_ADD] = "INSERT INTO instances (id, region, account_id, type, status, console_url)"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [STMT_TAG_ADD] = "INSERT INTO instance_tags (instance_id, key, value) VALUES (?1, ?2, ?3)",
@@ -367,6 +474,84 @@ static int create_private_file(const char *path)
     return 0;
 }
 
+/* ---- migration 2: a policy of its own for each differing document ---- */
+
+/* The k-th name tried (k = 1, 2, ...) for the policy NAME as USER held it:
+ * NAME-USER, then NAME-USER cut to leave room for "-k". 0 when the first
+ * does not fit in a name (then the next k is tried). */
+static int split_name(char out[STORE_ID_MAX], const char *name, const char *user, int k)
+{
+    int n = snprintf(out, STORE_ID_MAX, "%s-%s", name, user);
+    if (k == 1)
+        return n >= 0 && n < STORE_ID_MAX;
+    char suffix[16];
+    int sn = snprintf(suffix, sizeof suffix, "-%d", k);
+    size_t len = strlen(out), room = STORE_ID_MAX - 1 - (size_t)sn;
+    memcpy(out + (len < room ? len : room), suffix, (size_t)sn + 1);
+    return 1;
+}
+
+/* Gives each version 1 row whose document differs from the one its name
+ * now has a policy of its own, under the first free split_name, attached
+ * to its user; and drops the version 1 table. Rows go in (account, name,
+ * user) order, so the same rows get the same names on any database. Every
+ * version 1 name is a policy already, so the policies added here never
+ * change the rows the loop reads. */
+static int split_policies(conn *c)
+{
+    static const char *const sql[3] = {
+        "SELECT o.account_id, o.user_name, o.name, o.document FROM policies_v1 o"
+        " JOIN policies p ON p.account_id = o.account_id AND p.name = o.name"
+        " WHERE p.document <> o.document ORDER BY o.account_id, o.name, o.user_name",
+        "INSERT INTO policies (account_id, name, document) VALUES (?1, ?2, ?3)"
+        " ON CONFLICT DO NOTHING",
+        "INSERT INTO policy_attachments (account_id, policy_name, principal_kind, principal_name)"
+        " VALUES (?1, ?2, 'user', ?3)",
+    };
+    sqlite3_stmt *st[3] = {NULL, NULL, NULL};
+    int rc = SQLITE_OK;
+    for (int i = 0; i < 3 && rc == SQLITE_OK; i++)
+        rc = sqlite3_prepare_v2(c->db, sql[i], -1, &st[i], NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st[0])) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        const char *account = (const char *)sqlite3_column_text(st[0], 0);
+        const char *user = (const char *)sqlite3_column_text(st[0], 1);
+        const char *name = (const char *)sqlite3_column_text(st[0], 2);
+        const char *document = (const char *)sqlite3_column_text(st[0], 3);
+        if (!account || !user || !name || !document) {
+            rc = SQLITE_NOMEM; /* the columns are NOT NULL in version 1 */
+            break;
+        }
+        char fresh[STORE_ID_MAX];
+        int added = 0;
+        for (int k = 1; !added && rc == SQLITE_OK; k++) {
+            if (!split_name(fresh, name, user, k))
+                continue;
+            rc = bind_strings(st[1], 3, account, fresh, document);
+            if (rc == SQLITE_OK && (rc = sqlite3_step(st[1])) == SQLITE_DONE) {
+                rc = SQLITE_OK;
+                added = sqlite3_changes(c->db) > 0; /* else the name is taken */
+            }
+            sqlite3_reset(st[1]);
+        }
+        if (rc == SQLITE_OK)
+            rc = bind_strings(st[2], 3, account, fresh, user);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st[2])) == SQLITE_DONE)
+            rc = SQLITE_OK;
+        sqlite3_reset(st[2]);
+        if (rc == SQLITE_OK)
+            log_warn("sqlite: account %s: user %s's policy %s differed from the one of that name"
+                     " the account keeps; it is now the policy %s", account, user, name, fresh);
+    }
+    if (rc != SQLITE_DONE)
+        log_error("sqlite: migration to schema version 2 (policies): %s", sqlite3_errmsg(c->db));
+    for (int i = 0; i < 3; i++)
+        sqlite3_finalize(st[i]);
+    if (rc != SQLITE_DONE)
+        return -1;
+    return conn_exec(c, "DROP TABLE policies_v1", "migration to schema version 2");
+}
+
 /* Applies the migrations the database lacks. Checked again inside the
  * write transaction: another process may have migrated in between. */
 static int migrate(conn *c, const char *path)
@@ -392,7 +577,8 @@ static int migrate(conn *c, const char *path)
     for (long long v = version; v < SCHEMA_VERSION; v++) {
         char what[64];
         snprintf(what, sizeof what, "migration to schema version %lld", v + 1);
-        if (conn_exec(c, migrations[v], what) != 0)
+        if (conn_exec(c, migrations[v].sql, what) != 0 ||
+            (migrations[v].then && migrations[v].then(c) != 0))
             goto fail;
     }
     char set_version[96];
@@ -573,6 +759,20 @@ static int sqlite_key_get(store *s, const char *access_key_id, access_key *out)
     return result;
 }
 
+/* Fills d from the current row (name, document), the document on the heap. */
+static int read_policy(sqlite3_stmt *st, policy_doc *d)
+{
+    const unsigned char *text = sqlite3_column_text(st, 1);
+    size_t len = (size_t)sqlite3_column_bytes(st, 1);
+    if (!text || copy_column(st, 0, d->name, sizeof d->name))
+        return -1;
+    if (!(d->document = malloc(len + 1)))
+        return -1;
+    memcpy(d->document, text, len);
+    d->document[len] = '\0';
+    return 0;
+}
+
 /* Appends the current row to *docs. */
 static int append_policy(sqlite3_stmt *st, policy_doc **docs, size_t *count, size_t *cap)
 {
@@ -584,40 +784,37 @@ static int append_policy(sqlite3_stmt *st, policy_doc **docs, size_t *count, siz
         *docs = p;
         *cap = n;
     }
-    policy_doc *d = &(*docs)[*count];
-    const unsigned char *text = sqlite3_column_text(st, 1);
-    size_t len = (size_t)sqlite3_column_bytes(st, 1);
-    if (!text || copy_column(st, 0, d->name, sizeof d->name))
+    if (read_policy(st, &(*docs)[*count]) != 0)
         return -1;
-    if (!(d->document = malloc(len + 1)))
-        return -1;
-    memcpy(d->document, text, len);
-    d->document[len] = '\0';
     (*count)++;
     return 0;
 }
 
-static int sqlite_principal_policies(store *s, const char *account_id, principal_kind kind,
-                                     const char *user, policy_doc **out, size_t *count)
+/* How a principal's kind is stored. */
+static const char *kind_text(principal_kind kind)
 {
-    if (kind != PRINCIPAL_USER)
-        return STORE_OK; /* no roles yet */
+    return kind == PRINCIPAL_ROLE ? "role" : "user";
+}
+
+static int sqlite_principal_policies(store *s, const char *account_id, principal_kind kind,
+                                     const char *name, policy_doc **out, size_t *count)
+{
     sqlite_store *ss = (sqlite_store *)s;
     conn *c = checkout(ss);
     if (!c)
         return STORE_ERROR;
-    sqlite3_stmt *st = conn_stmt(c, STMT_USER_POLICIES);
+    sqlite3_stmt *st = conn_stmt(c, STMT_PRINCIPAL_POLICIES);
     int result = STORE_ERROR;
     policy_doc *docs = NULL;
     size_t n = 0, cap = 0;
     if (st) {
-        int rc = bind_strings(st, 2, account_id, user);
+        int rc = bind_strings(st, 3, account_id, kind_text(kind), name);
         if (rc == SQLITE_OK)
             rc = sqlite3_step(st);
         for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
             if (append_policy(st, &docs, &n, &cap) != 0) {
-                log_error("sqlite: policies of %s/%s: out of memory or a name that does not fit",
-                          account_id, user);
+                log_error("sqlite: policies of %s %s/%s: out of memory or a name that does not"
+                          " fit", kind_text(kind), account_id, name);
                 rc = SQLITE_NOMEM;
                 break;
             }
@@ -636,6 +833,71 @@ static int sqlite_principal_policies(store *s, const char *account_id, principal
     *out = docs;
     *count = n;
     return STORE_OK;
+}
+
+/* Runs query id with n string parameters and hands each row to
+ * row(st, arg), which returns 0 to go on, 1 to stop (the caller's fn asked
+ * to) or -1 when a stored value does not fit or memory ran out. *rows (if
+ * asked) gets the number of rows read. row runs with the statement open (a
+ * read snapshot): a caller's fn may use the store, which hands it another
+ * connection. */
+static int each_row(store *s, enum stmt_id id, const char *what,
+                    int (*row)(sqlite3_stmt *st, void *arg), void *arg, size_t *rows, int n, ...)
+{
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    sqlite3_stmt *st = conn_stmt(c, id);
+    int result = STORE_ERROR;
+    size_t count = 0;
+    if (st) {
+        va_list ap;
+        va_start(ap, n);
+        int rc = bind_vstrings(st, n, ap);
+        va_end(ap);
+        int stop = 0;
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+            count++;
+            if ((stop = row(st, arg)) != 0)
+                break;
+        }
+        if (stop < 0)
+            log_error("sqlite: %s: out of memory or a stored value that does not fit", what);
+        else if (stop > 0 || rc == SQLITE_DONE)
+            result = STORE_OK;
+        else
+            result = result_of(c, rc, what);
+        stmt_done(st);
+    }
+    checkin(ss, c);
+    if (rows)
+        *rows = count;
+    return result;
+}
+
+/* Fills r from the current row (account_id, name, max_session_s). */
+static int read_role(sqlite3_stmt *st, role_info *r)
+{
+    if (copy_column(st, 0, r->account_id, sizeof r->account_id) ||
+        copy_column(st, 1, r->name, sizeof r->name))
+        return -1;
+    r->max_session_s = (long)sqlite3_column_int64(st, 2);
+    return 0;
+}
+
+static int role_row(sqlite3_stmt *st, void *arg)
+{
+    return read_role(st, arg) != 0 ? -1 : 0;
+}
+
+static int sqlite_role_get(store *s, const char *account_id, const char *name, role_info *out)
+{
+    size_t rows;
+    int result = each_row(s, STMT_ROLE_GET, "role_get", role_row, out, &rows, 2, account_id, name);
+    return result == STORE_OK && rows == 0 ? STORE_NOT_FOUND : result;
 }
 
 static int sqlite_instance_get(store *s, const char *instance_id, instance *out)
@@ -781,11 +1043,202 @@ static int sqlite_key_set_active(store *s, const char *access_key_id, int active
     return result;
 }
 
+/* A write on a pooled connection that must change a row: STORE_NOT_FOUND
+ * when it changed none. */
+static int pooled_change(store *s, enum stmt_id id, const char *what, int n, const char *a,
+                         const char *b, const char *c3, const char *d)
+{
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    int result = changed_or_not_found(c, conn_write(c, id, what, n, a, b, c3, d));
+    checkin(ss, c);
+    return result;
+}
+
+/* The policy, created or given the new document, and attached to the
+ * user: both or neither. */
 static int sqlite_policy_attach(store *s, const char *account_id, const char *user,
                                 const char *name, const char *document)
 {
-    return pooled_write(s, STMT_POLICY_ATTACH, "policy_attach", 4, account_id, user, name,
-                        document);
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    int result = conn_begin(c);
+    if (result == STORE_OK) {
+        result = conn_write(c, STMT_POLICY_UPSERT, "policy_attach", 3, account_id, name, document);
+        if (result == STORE_OK)
+            result = conn_write(c, STMT_POLICY_ATTACH_USER, "policy_attach", 3, account_id, name,
+                                user);
+        if (result == STORE_OK)
+            result = conn_commit(c);
+        if (result != STORE_OK)
+            conn_rollback(c);
+    }
+    checkin(ss, c);
+    return result;
+}
+
+static int sqlite_policy_create(store *s, const char *account_id, const char *name,
+                                const char *document)
+{
+    return pooled_write(s, STMT_POLICY_CREATE, "policy_create", 3, account_id, name, document,
+                        NULL);
+}
+
+static int policy_doc_row(sqlite3_stmt *st, void *arg)
+{
+    return read_policy(st, arg) != 0 ? -1 : 0;
+}
+
+static int sqlite_policy_get(store *s, const char *account_id, const char *name, policy_doc *out)
+{
+    size_t rows;
+    out->document = NULL;
+    int result =
+        each_row(s, STMT_POLICY_GET, "policy_get", policy_doc_row, out, &rows, 2, account_id, name);
+    if (result != STORE_OK) {
+        free(out->document);
+        out->document = NULL;
+    }
+    return result == STORE_OK && rows == 0 ? STORE_NOT_FOUND : result;
+}
+
+typedef struct policy_each {
+    int (*fn)(void *ctx, const char *name, size_t attachments);
+    void *ctx;
+} policy_each;
+
+static int policy_list_row(sqlite3_stmt *st, void *arg)
+{
+    const policy_each *e = arg;
+    char name[STORE_ID_MAX];
+    if (copy_column(st, 0, name, sizeof name) != 0)
+        return -1;
+    return e->fn(e->ctx, name, (size_t)sqlite3_column_int64(st, 1)) != 0;
+}
+
+static int sqlite_policy_list(store *s, const char *account_id,
+                              int (*fn)(void *ctx, const char *name, size_t attachments),
+                              void *ctx)
+{
+    policy_each e = {fn, ctx};
+    return each_row(s, STMT_POLICY_LIST, "policy_list", policy_list_row, &e, NULL, 1, account_id);
+}
+
+typedef struct attachment_each {
+    int (*fn)(void *ctx, const policy_attachment *a);
+    void *ctx;
+} attachment_each;
+
+/* A row of NULLs stands for a policy attached to no one. */
+static int attachment_row(sqlite3_stmt *st, void *arg)
+{
+    const attachment_each *e = arg;
+    const unsigned char *kind = sqlite3_column_text(st, 0);
+    if (!kind)
+        return sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : -1;
+    policy_attachment a;
+    if (strcmp((const char *)kind, "user") == 0)
+        a.kind = PRINCIPAL_USER;
+    else if (strcmp((const char *)kind, "role") == 0)
+        a.kind = PRINCIPAL_ROLE;
+    else
+        return -1;
+    if (copy_column(st, 1, a.name, sizeof a.name) != 0)
+        return -1;
+    return e->fn(e->ctx, &a) != 0;
+}
+
+static int sqlite_policy_attachments(store *s, const char *account_id, const char *name,
+                                     int (*fn)(void *ctx, const policy_attachment *a), void *ctx)
+{
+    attachment_each e = {fn, ctx};
+    size_t rows;
+    int result = each_row(s, STMT_POLICY_ATTACHMENTS, "policy_attachments", attachment_row, &e,
+                          &rows, 2, account_id, name);
+    return result == STORE_OK && rows == 0 ? STORE_NOT_FOUND : result;
+}
+
+/* No row inserted: no such policy. The principal's foreign key refuses one
+ * that does not exist (STORE_INVALID); the primary key, a second time. */
+static int sqlite_policy_attach_to(store *s, const char *account_id, const char *name,
+                                   principal_kind kind, const char *principal)
+{
+    return pooled_change(s, STMT_POLICY_ATTACH_TO, "policy_attach_to", 4, account_id, name,
+                         kind_text(kind), principal);
+}
+
+static int sqlite_policy_detach(store *s, const char *account_id, const char *name,
+                                principal_kind kind, const char *principal)
+{
+    return pooled_change(s, STMT_POLICY_DETACH, "policy_detach", 4, account_id, name,
+                         kind_text(kind), principal);
+}
+
+/* Deletes a policy or a role. The attachments' foreign key refuses while
+ * anything is attached, within the statement, so that nothing can be
+ * attached between a check and the delete; that refusal (the only one a
+ * delete of these can meet) is STORE_CONFLICT. */
+static int delete_unless_attached(store *s, enum stmt_id id, const char *what,
+                                  const char *account_id, const char *name)
+{
+    int result = pooled_change(s, id, what, 2, account_id, name, NULL, NULL);
+    return result == STORE_INVALID ? STORE_CONFLICT : result;
+}
+
+static int sqlite_policy_delete(store *s, const char *account_id, const char *name)
+{
+    return delete_unless_attached(s, STMT_POLICY_DELETE, "policy_delete", account_id, name);
+}
+
+static int sqlite_role_create(store *s, const role_info *role)
+{
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    sqlite3_stmt *st = conn_stmt(c, STMT_ROLE_CREATE);
+    int result = STORE_ERROR;
+    if (st) {
+        int rc = bind_strings(st, 2, role->account_id, role->name);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(st, 3, role->max_session_s);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        result = rc == SQLITE_DONE ? STORE_OK : result_of(c, rc, "role_create");
+        stmt_done(st);
+    }
+    checkin(ss, c);
+    return result;
+}
+
+static int sqlite_role_delete(store *s, const char *account_id, const char *name)
+{
+    return delete_unless_attached(s, STMT_ROLE_DELETE, "role_delete", account_id, name);
+}
+
+typedef struct role_each {
+    int (*fn)(void *ctx, const role_info *r);
+    void *ctx;
+} role_each;
+
+static int role_list_row(sqlite3_stmt *st, void *arg)
+{
+    const role_each *e = arg;
+    role_info r;
+    if (read_role(st, &r) != 0)
+        return -1;
+    return e->fn(e->ctx, &r) != 0;
+}
+
+static int sqlite_role_list(store *s, const char *account_id,
+                            int (*fn)(void *ctx, const role_info *r), void *ctx)
+{
+    role_each e = {fn, ctx};
+    return each_row(s, STMT_ROLE_LIST, "role_list", role_list_row, &e, NULL, 1, account_id);
 }
 
 static int sqlite_instance_add(store *s, const instance *inst)
@@ -885,12 +1338,23 @@ const store_driver store_sqlite_driver = {
     .close = sqlite_close,
     .key_get = sqlite_key_get,
     .principal_policies = sqlite_principal_policies,
+    .role_get = sqlite_role_get,
     .instance_get = sqlite_instance_get,
     .account_create = sqlite_account_create,
     .user_create = sqlite_user_create,
     .key_create = sqlite_key_create,
     .key_set_active = sqlite_key_set_active,
     .policy_attach = sqlite_policy_attach,
+    .policy_create = sqlite_policy_create,
+    .policy_get = sqlite_policy_get,
+    .policy_list = sqlite_policy_list,
+    .policy_attachments = sqlite_policy_attachments,
+    .policy_attach_to = sqlite_policy_attach_to,
+    .policy_detach = sqlite_policy_detach,
+    .policy_delete = sqlite_policy_delete,
+    .role_create = sqlite_role_create,
+    .role_delete = sqlite_role_delete,
+    .role_list = sqlite_role_list,
     .instance_add = sqlite_instance_add,
     .instance_set_status = sqlite_instance_set_status,
     .instance_remove = sqlite_instance_remove,
