@@ -119,6 +119,93 @@ static const char *const migrations[] = {
     "  key text COLLATE \"C\" NOT NULL,"
     "  value text NOT NULL,"
     "  PRIMARY KEY (instance_id, key));",
+    /* 2: RAM roles; policies become objects of the account, created once
+     * and attached to users and roles. The version 1 rows, (account, user,
+     * name, document), become the account's policy NAME with the document
+     * of its first holder by user name, attached to every user who held
+     * that same document. Each other document gets a policy of its own,
+     * attached to its user: NAME-USER, or when that is taken or too long
+     * (past STORE_ID_MAX - 1 = 127 bytes), NAME-USER cut to leave room for
+     * -2, -3, ... up to the first free name; rows go in (account, name,
+     * user) order, so the same rows get the same names as in SQLite. Each
+     * renaming is raised as a WARNING (the server's log). Nothing is lost. */
+    "CREATE TABLE roles ("
+    "  account_id text COLLATE \"C\" NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  name text COLLATE \"C\" NOT NULL,"
+    "  max_session_s integer NOT NULL CHECK (max_session_s BETWEEN 3600 AND 43200),"
+    "  PRIMARY KEY (account_id, name));"
+    "CREATE TABLE policies_v1 AS SELECT account_id, user_name, name, document FROM policies;"
+    "DROP TABLE policies;"
+    "CREATE TABLE policies ("
+    "  account_id text COLLATE \"C\" NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  name text COLLATE \"C\" NOT NULL,"
+    "  document text NOT NULL,"
+    "  PRIMARY KEY (account_id, name));"
+    /* A principal is (kind, name). One foreign key cannot point at users
+     * or roles by kind, so each kind gets a generated column, NULL for the
+     * other kind (and a NULL column is not checked): the database itself
+     * refuses an attachment to a principal that does not exist, and
+     * deleting a user takes its attachments with it. A policy or a role
+     * still attached cannot be deleted; the driver answers STORE_CONFLICT
+     * for that refusal. NO ACTION rather than RESTRICT: the same refusal,
+     * checked at the end of the statement, so that deleting an account
+     * (which takes the attachments too) is not refused halfway. */
+    "CREATE TABLE policy_attachments ("
+    "  account_id text COLLATE \"C\" NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  policy_name text COLLATE \"C\" NOT NULL,"
+    "  principal_kind text NOT NULL CHECK (principal_kind IN ('user', 'role')),"
+    "  principal_name text COLLATE \"C\" NOT NULL,"
+    "  user_name text COLLATE \"C\" GENERATED ALWAYS AS"
+    "    (CASE principal_kind WHEN 'user' THEN principal_name END) STORED,"
+    "  role_name text COLLATE \"C\" GENERATED ALWAYS AS"
+    "    (CASE principal_kind WHEN 'role' THEN principal_name END) STORED,"
+    "  PRIMARY KEY (account_id, policy_name, principal_kind, principal_name),"
+    "  FOREIGN KEY (account_id, policy_name) REFERENCES policies(account_id, name)"
+    "    ON DELETE NO ACTION,"
+    "  FOREIGN KEY (account_id, user_name) REFERENCES users(account_id, name)"
+    "    ON DELETE CASCADE,"
+    "  FOREIGN KEY (account_id, role_name) REFERENCES roles(account_id, name)"
+    "    ON DELETE NO ACTION);"
+    "CREATE INDEX policy_attachments_principal"
+    "  ON policy_attachments(account_id, principal_kind, principal_name);"
+    "INSERT INTO policies (account_id, name, document)"
+    "  SELECT account_id, name, document FROM policies_v1 o"
+    "  WHERE user_name = (SELECT min(user_name) FROM policies_v1 f"
+    "                     WHERE f.account_id = o.account_id AND f.name = o.name);"
+    "INSERT INTO policy_attachments (account_id, policy_name, principal_kind, principal_name)"
+    "  SELECT o.account_id, o.name, 'user', o.user_name FROM policies_v1 o"
+    "  JOIN policies p ON p.account_id = o.account_id AND p.name = o.name"
+    "  WHERE p.document = o.document;"
+    "DO $$"
+    "DECLARE"
+    "  o record;"
+    "  fresh text;"
+    "  k integer;"
+    "BEGIN"
+    "  FOR o IN SELECT v.account_id, v.user_name, v.name, v.document FROM policies_v1 v"
+    "           JOIN policies p ON p.account_id = v.account_id AND p.name = v.name"
+    "           WHERE p.document <> v.document"
+    "           ORDER BY v.account_id, v.name, v.user_name LOOP"
+    "    k := 1;"
+    "    LOOP"
+    "      fresh := o.name || '-' || o.user_name;"
+    "      IF k > 1 THEN"
+    "        fresh := left(fresh, 127 - length('-' || k)) || '-' || k;"
+    "      END IF;"
+    "      IF octet_length(fresh) <= 127 THEN"
+    "        INSERT INTO policies (account_id, name, document)"
+    "          VALUES (o.account_id, fresh, o.document) ON CONFLICT DO NOTHING;"
+    "        EXIT WHEN FOUND;"
+    "      END IF;"
+    "      k := k + 1;"
+    "    END LOOP;"
+    "    INSERT INTO policy_attachments (account_id, policy_name, principal_kind, principal_name)"
+    "      VALUES (o.account_id, fresh, 'user', o.user_name);"
+    "    RAISE WARNING 'ecshot: account %: user %''s policy % differed from the one of that name"
+    " the account keeps; it is now the policy %', o.account_id, o.user_name, o.name, fresh;"
+    "  END LOOP;"
+    "END $$;"
+    "DROP TABLE policies_v1;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -126,13 +213,25 @@ static const char *const migrations[] = {
 /* The statements a connection prepares (as "ecshot_N") on first use. */
 enum stmt_id {
     STMT_KEY_GET,
-    STMT_USER_POLICIES,
+    STMT_PRINCIPAL_POLICIES,
+    STMT_ROLE_GET,
     STMT_INSTANCE_GET,
     STMT_ACCOUNT_CREATE,
     STMT_USER_CREATE,
     STMT_KEY_CREATE,
     STMT_KEY_SET_ACTIVE,
-    STMT_POLICY_ATTACH,
+    STMT_POLICY_UPSERT,
+    STMT_POLICY_ATTACH_USER,
+    STMT_POLICY_CREATE,
+    STMT_POLICY_GET,
+    STMT_POLICY_LIST,
+    STMT_POLICY_ATTACHMENTS,
+    STMT_POLICY_ATTACH_TO,
+    STMT_POLICY_DETACH,
+    STMT_POLICY_DELETE,
+    STMT_ROLE_CREATE,
+    STMT_ROLE_DELETE,
+    STMT_ROLE_LIST,
     STMT_INSTANCE_ADD,
     STMT_TAGS_ADD,
     STMT_INSTANCE_SET_STATUS,
@@ -156,18 +255,51 @@ enum stmt_id {
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_KEY_GET] = "SELECT id, secret, account_id, user_name, active FROM access_keys"
                      " WHERE id = $1",
-    [STMT_USER_POLICIES] = "SELECT name, document FROM policies"
-                           " WHERE account_id = $1 AND user_name = $2 ORDER BY name",
+    [STMT_PRINCIPAL_POLICIES] = "SELECT p.name, p.document FROM policy_attachments a"
+                                " JOIN policies p"
+                                "   ON p.account_id = a.account_id AND p.name = a.policy_name"
+                                " WHERE a.account_id = $1 AND a.principal_kind = $2"
+                                "   AND a.principal_name = $3 ORDER BY p.name",
+    [STMT_ROLE_GET] = "SELECT account_id, name, max_session_s FROM roles"
+                      " WHERE account_id = $1 AND name = $2",
     [STMT_INSTANCE_GET] = INSTANCE_COLUMNS " WHERE i.id = $1 ORDER BY t.key",
     [STMT_ACCOUNT_CREATE] = "INSERT INTO accounts (id) VALUES ($1)",
     [STMT_USER_CREATE] = "INSERT INTO users (account_id, name) VALUES ($1, $2)",
     [STMT_KEY_CREATE] = "INSERT INTO access_keys (id, secret, account_id, user_name, active)"
                         " VALUES ($1, $2, $3, $4, true)",
     [STMT_KEY_SET_ACTIVE] = "UPDATE access_keys SET active = $2::boolean WHERE id = $1",
-    [STMT_POLICY_ATTACH] = "INSERT INTO policies (account_id, user_name, name, document)"
-                           " VALUES ($1, $2, $3, $4)"
-                           " ON CONFLICT (account_id, user_name, name)"
+    [STMT_POLICY_UPSERT] = "INSERT INTO policies (account_id, name, document) VALUES ($1, $2, $3)"
+                           " ON CONFLICT (account_id, name)"
                            " DO UPDATE SET document = excluded.document",
+    [STMT_POLICY_ATTACH_USER] = "INSERT INTO policy_attachments"
+                                " (account_id, policy_name, principal_kind, principal_name)"
+                                " VALUES ($1, $2, 'user', $3) ON CONFLICT DO NOTHING",
+    [STMT_POLICY_CREATE] = "INSERT INTO policies (account_id, name, document) VALUES ($1, $2, $3)",
+    [STMT_POLICY_GET] = "SELECT name, document FROM policies WHERE account_id = $1 AND name = $2",
+    [STMT_POLICY_LIST] = "SELECT p.name, count(a.policy_name) FROM policies p"
+                         " LEFT JOIN policy_attachments a"
+                         "   ON a.account_id = p.account_id AND a.policy_name = p.name"
+                         " WHERE p.account_id = $1 GROUP BY p.name ORDER BY p.name",
+    /* One row of NULLs for a policy attached to no one; none for no policy. */
+    [STMT_POLICY_ATTACHMENTS] = "SELECT a.principal_kind, a.principal_name FROM policies p"
+                                " LEFT JOIN policy_attachments a"
+                                "   ON a.account_id = p.account_id AND a.policy_name = p.name"
+                                " WHERE p.account_id = $1 AND p.name = $2"
+                                " ORDER BY CASE a.principal_kind WHEN 'user' THEN 0 ELSE 1 END,"
+                                "   a.principal_name",
+    /* No row inserted: no such policy. */
+    [STMT_POLICY_ATTACH_TO] = "INSERT INTO policy_attachments"
+                              " (account_id, policy_name, principal_kind, principal_name)"
+                              " SELECT account_id, name, $3::text, $4::text FROM policies"
+                              " WHERE account_id = $1 AND name = $2",
+    [STMT_POLICY_DETACH] = "DELETE FROM policy_attachments WHERE account_id = $1"
+                           " AND policy_name = $2 AND principal_kind = $3 AND principal_name = $4",
+    [STMT_POLICY_DELETE] = "DELETE FROM policies WHERE account_id = $1 AND name = $2",
+    [STMT_ROLE_CREATE] = "INSERT INTO roles (account_id, name, max_session_s)"
+                         " VALUES ($1, $2, $3::integer)",
+    [STMT_ROLE_DELETE] = "DELETE FROM roles WHERE account_id = $1 AND name = $2",
+    [STMT_ROLE_LIST] = "SELECT account_id, name, max_session_s FROM roles WHERE account_id = $1"
+                       " ORDER BY name",
     [STMT_INSTANCE_ADD] = "INSERT INTO instances (id, region, account_id, type, status, console_url)"
                           " VALUES ($1, $2, $3, $4, $5, $6)",
     [STMT_TAGS_ADD] = TAGS_FROM_ARRAYS,
@@ -182,6 +314,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
         "   status = excluded.status, console_url = excluded.console_url",
     [STMT_IMPORT_CLEAR_TAGS] = "DELETE FROM instance_tags WHERE instance_id = ANY ($1::text[])",
 };
+
+_Static_assert(STMT_COUNT <= sizeof(unsigned) * CHAR_BIT, "conn.prepared: a bit per statement");
 
 extern const store_driver store_postgresql_driver; /* defined at the end */
 
@@ -1018,15 +1152,29 @@ static int pg_key_get(store *s, const char *access_key_id, access_key *out)
     return result;
 }
 
-static int pg_principal_policies(store *s, const char *account_id, principal_kind kind,
-                                 const char *user, policy_doc **out, size_t *count)
+/* How a principal's kind is stored. */
+static const char *kind_text(principal_kind kind)
 {
-    if (kind != PRINCIPAL_USER)
-        return STORE_OK; /* no roles yet */
+    return kind == PRINCIPAL_ROLE ? "role" : "user";
+}
+
+/* Fills d from row i (name, document), the document on the heap. */
+static int read_policy(const PGresult *r, int i, policy_doc *d)
+{
+    size_t len = (size_t)PQgetlength(r, i, 1);
+    if (copy_value(r, i, 0, d->name, sizeof d->name) || !(d->document = malloc(len + 1)))
+        return -1;
+    memcpy(d->document, PQgetvalue(r, i, 1), len + 1);
+    return 0;
+}
+
+static int pg_principal_policies(store *s, const char *account_id, principal_kind kind,
+                                 const char *name, policy_doc **out, size_t *count)
+{
     PGresult *r;
-    const char *params[2] = {account_id, user};
+    const char *params[3] = {account_id, kind_text(kind), name};
     int result =
-        pooled_read((pg_store *)s, STMT_USER_POLICIES, 2, params, "principal_policies", &r);
+        pooled_read((pg_store *)s, STMT_PRINCIPAL_POLICIES, 3, params, "principal_policies", &r);
     if (result != STORE_OK)
         return result;
     int rows = PQntuples(r);
@@ -1035,25 +1183,74 @@ static int pg_principal_policies(store *s, const char *account_id, principal_kin
     if (rows && !docs)
         result = STORE_ERROR;
     for (int i = 0; i < rows && result == STORE_OK; i++) {
-        policy_doc *d = &docs[i];
-        size_t len = (size_t)PQgetlength(r, i, 1);
-        if (copy_value(r, i, 0, d->name, sizeof d->name) || !(d->document = malloc(len + 1))) {
+        if (read_policy(r, i, &docs[i]) != 0) {
             result = STORE_ERROR;
             break;
         }
-        memcpy(d->document, PQgetvalue(r, i, 1), len + 1);
         n++;
     }
     PQclear(r);
     if (result != STORE_OK) {
-        log_error("postgresql: policies of %s/%s: out of memory or a name that does not fit",
-                  account_id, user);
+        log_error("postgresql: policies of %s %s/%s: out of memory or a name that does not fit",
+                  kind_text(kind), account_id, name);
         store_policies_free(docs, n);
         return result;
     }
     *out = docs;
     *count = n;
     return STORE_OK;
+}
+
+/* Runs read id and hands each row to row(r, i, arg), which returns 0 to go
+ * on, 1 to stop (the caller's fn asked to) or -1 when a stored value does
+ * not fit or memory ran out. *rows (if asked) gets the number of rows. The
+ * rows are all read first and the connection is back in the pool when row
+ * runs: a caller's fn may use the store. */
+static int each_row(store *s, enum stmt_id id, int n, const char *const *params,
+                    const char *what, int (*row)(const PGresult *r, int i, void *arg), void *arg,
+                    int *rows)
+{
+    PGresult *r;
+    int result = pooled_read((pg_store *)s, id, n, params, what, &r);
+    if (result != STORE_OK)
+        return result;
+    int count = PQntuples(r);
+    for (int i = 0; i < count; i++) {
+        int stop = row(r, i, arg);
+        if (stop < 0) {
+            log_error("postgresql: %s: out of memory or a stored value that does not fit", what);
+            result = STORE_ERROR;
+        }
+        if (stop)
+            break;
+    }
+    PQclear(r);
+    if (rows)
+        *rows = count;
+    return result;
+}
+
+/* Fills role from row i (account_id, name, max_session_s). */
+static int read_role(const PGresult *r, int i, role_info *role)
+{
+    if (copy_value(r, i, 0, role->account_id, sizeof role->account_id) ||
+        copy_value(r, i, 1, role->name, sizeof role->name))
+        return -1;
+    role->max_session_s = strtol(PQgetvalue(r, i, 2), NULL, 10);
+    return 0;
+}
+
+static int role_row(const PGresult *r, int i, void *arg)
+{
+    return read_role(r, i, arg) != 0 ? -1 : 0;
+}
+
+static int pg_role_get(store *s, const char *account_id, const char *name, role_info *out)
+{
+    const char *params[2] = {account_id, name};
+    int rows;
+    int result = each_row(s, STMT_ROLE_GET, 2, params, "role_get", role_row, out, &rows);
+    return result == STORE_OK && rows == 0 ? STORE_NOT_FOUND : result;
 }
 
 static int pg_instance_get(store *s, const char *instance_id, instance *out)
@@ -1193,11 +1390,189 @@ static int pg_key_set_active(store *s, const char *access_key_id, int active)
     return changed_or_not_found(result, changed);
 }
 
+/* The policy, created or given the new document, and attached to the
+ * user: both or neither. */
 static int pg_policy_attach(store *s, const char *account_id, const char *user, const char *name,
                             const char *document)
 {
-    const char *params[4] = {account_id, user, name, document};
-    return pooled_write(s, STMT_POLICY_ATTACH, 4, params, "policy_attach", NULL);
+    pg_store *ps = (pg_store *)s;
+    int64_t deadline = deadline_after(ps);
+    conn *c = checkout(ps, deadline);
+    if (!c)
+        return STORE_ERROR;
+    int result = conn_exec(c, deadline, "BEGIN", "begin");
+    if (result == STORE_OK) {
+        const char *policy[3] = {account_id, name, document};
+        const char *attachment[3] = {account_id, name, user};
+        result = conn_write(c, deadline, STMT_POLICY_UPSERT, 3, policy, "policy_attach", NULL);
+        if (result == STORE_OK)
+            result = conn_write(c, deadline, STMT_POLICY_ATTACH_USER, 3, attachment,
+                                "policy_attach", NULL);
+        if (result == STORE_OK)
+            result = conn_exec(c, deadline, "COMMIT", "commit");
+        if (result != STORE_OK)
+            conn_rollback(c, deadline);
+    }
+    checkin(ps, c);
+    return result;
+}
+
+static int pg_policy_create(store *s, const char *account_id, const char *name,
+                            const char *document)
+{
+    const char *params[3] = {account_id, name, document};
+    return pooled_write(s, STMT_POLICY_CREATE, 3, params, "policy_create", NULL);
+}
+
+static int policy_doc_row(const PGresult *r, int i, void *arg)
+{
+    return read_policy(r, i, arg) != 0 ? -1 : 0;
+}
+
+static int pg_policy_get(store *s, const char *account_id, const char *name, policy_doc *out)
+{
+    const char *params[2] = {account_id, name};
+    int rows;
+    out->document = NULL;
+    int result = each_row(s, STMT_POLICY_GET, 2, params, "policy_get", policy_doc_row, out, &rows);
+    if (result != STORE_OK) {
+        free(out->document);
+        out->document = NULL;
+    }
+    return result == STORE_OK && rows == 0 ? STORE_NOT_FOUND : result;
+}
+
+typedef struct policy_each {
+    int (*fn)(void *ctx, const char *name, size_t attachments);
+    void *ctx;
+} policy_each;
+
+static int policy_list_row(const PGresult *r, int i, void *arg)
+{
+    const policy_each *e = arg;
+    char name[STORE_ID_MAX];
+    if (copy_value(r, i, 0, name, sizeof name) != 0)
+        return -1;
+    return e->fn(e->ctx, name, (size_t)strtoull(PQgetvalue(r, i, 1), NULL, 10)) != 0;
+}
+
+static int pg_policy_list(store *s, const char *account_id,
+                          int (*fn)(void *ctx, const char *name, size_t attachments), void *ctx)
+{
+    const char *params[1] = {account_id};
+    policy_each e = {fn, ctx};
+    return each_row(s, STMT_POLICY_LIST, 1, params, "policy_list", policy_list_row, &e, NULL);
+}
+
+typedef struct attachment_each {
+    int (*fn)(void *ctx, const policy_attachment *a);
+    void *ctx;
+} attachment_each;
+
+/* A row of NULLs stands for a policy attached to no one. */
+static int attachment_row(const PGresult *r, int i, void *arg)
+{
+    const attachment_each *e = arg;
+    if (PQgetisnull(r, i, 0))
+        return 0;
+    const char *kind = PQgetvalue(r, i, 0);
+    policy_attachment a;
+    if (strcmp(kind, "user") == 0)
+        a.kind = PRINCIPAL_USER;
+    else if (strcmp(kind, "role") == 0)
+        a.kind = PRINCIPAL_ROLE;
+    else
+        return -1;
+    if (copy_value(r, i, 1, a.name, sizeof a.name) != 0)
+        return -1;
+    return e->fn(e->ctx, &a) != 0;
+}
+
+static int pg_policy_attachments(store *s, const char *account_id, const char *name,
+                                 int (*fn)(void *ctx, const policy_attachment *a), void *ctx)
+{
+    const char *params[2] = {account_id, name};
+    attachment_each e = {fn, ctx};
+    int rows;
+    int result = each_row(s, STMT_POLICY_ATTACHMENTS, 2, params, "policy_attachments",
+                          attachment_row, &e, &rows);
+    return result == STORE_OK && rows == 0 ? STORE_NOT_FOUND : result;
+}
+
+/* No row inserted: no such policy. The principal's foreign key refuses one
+ * that does not exist (STORE_INVALID); the primary key, a second time. */
+static int pg_policy_attach_to(store *s, const char *account_id, const char *name,
+                               principal_kind kind, const char *principal)
+{
+    const char *params[4] = {account_id, name, kind_text(kind), principal};
+    long changed = 0;
+    int result = pooled_write(s, STMT_POLICY_ATTACH_TO, 4, params, "policy_attach_to", &changed);
+    return changed_or_not_found(result, changed);
+}
+
+static int pg_policy_detach(store *s, const char *account_id, const char *name,
+                            principal_kind kind, const char *principal)
+{
+    const char *params[4] = {account_id, name, kind_text(kind), principal};
+    long changed = 0;
+    int result = pooled_write(s, STMT_POLICY_DETACH, 4, params, "policy_detach", &changed);
+    return changed_or_not_found(result, changed);
+}
+
+/* Deletes a policy or a role. The attachments' foreign key refuses while
+ * anything is attached, within the statement (PostgreSQL's check sees
+ * attachments committed meanwhile), so that nothing can be attached
+ * between a check and the delete; that refusal (the only one a delete of
+ * these can meet) is STORE_CONFLICT. */
+static int delete_unless_attached(store *s, enum stmt_id id, const char *what,
+                                  const char *account_id, const char *name)
+{
+    const char *params[2] = {account_id, name};
+    long changed = 0;
+    int result = pooled_write(s, id, 2, params, what, &changed);
+    if (result == STORE_INVALID)
+        return STORE_CONFLICT;
+    return changed_or_not_found(result, changed);
+}
+
+static int pg_policy_delete(store *s, const char *account_id, const char *name)
+{
+    return delete_unless_attached(s, STMT_POLICY_DELETE, "policy_delete", account_id, name);
+}
+
+static int pg_role_create(store *s, const role_info *role)
+{
+    char seconds[32];
+    snprintf(seconds, sizeof seconds, "%ld", role->max_session_s);
+    const char *params[3] = {role->account_id, role->name, seconds};
+    return pooled_write(s, STMT_ROLE_CREATE, 3, params, "role_create", NULL);
+}
+
+static int pg_role_delete(store *s, const char *account_id, const char *name)
+{
+    return delete_unless_attached(s, STMT_ROLE_DELETE, "role_delete", account_id, name);
+}
+
+typedef struct role_each {
+    int (*fn)(void *ctx, const role_info *r);
+    void *ctx;
+} role_each;
+
+static int role_list_row(const PGresult *r, int i, void *arg)
+{
+    const role_each *e = arg;
+    role_info role;
+    if (read_role(r, i, &role) != 0)
+        return -1;
+    return e->fn(e->ctx, &role) != 0;
+}
+
+static int pg_role_list(store *s, const char *account_id, int (*fn)(void *ctx, const role_info *r),
+                        void *ctx)
+{
+    const char *params[1] = {account_id};
+    role_each e = {fn, ctx};
+    return each_row(s, STMT_ROLE_LIST, 1, params, "role_list", role_list_row, &e, NULL);
 }
 
 static int pg_instance_add(store *s, const instance *inst)
@@ -1304,12 +1679,23 @@ const store_driver store_postgresql_driver = {
     .close = pg_close,
     .key_get = pg_key_get,
     .principal_policies = pg_principal_policies,
+    .role_get = pg_role_get,
     .instance_get = pg_instance_get,
     .account_create = pg_account_create,
     .user_create = pg_user_create,
     .key_create = pg_key_create,
     .key_set_active = pg_key_set_active,
     .policy_attach = pg_policy_attach,
+    .policy_create = pg_policy_create,
+    .policy_get = pg_policy_get,
+    .policy_list = pg_policy_list,
+    .policy_attachments = pg_policy_attachments,
+    .policy_attach_to = pg_policy_attach_to,
+    .policy_detach = pg_policy_detach,
+    .policy_delete = pg_policy_delete,
+    .role_create = pg_role_create,
+    .role_delete = pg_role_delete,
+    .role_list = pg_role_list,
     .instance_add = pg_instance_add,
     .instance_set_status = pg_instance_set_status,
     .instance_remove = pg_instance_remove,

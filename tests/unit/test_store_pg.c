@@ -41,7 +41,7 @@
 #include "util/buf.h"
 #include "util/timeutil.h"
 
-#define EXPECTED_SCHEMA_VERSION 1 /* raise with each migration added */
+#define EXPECTED_SCHEMA_VERSION 2 /* raise with each migration added */
 #define FAIL_TIMEOUT_MS 500       /* timeout_ms of the fail-closed stores */
 #define SLACK_MS 1500             /* scheduling, ASan: an answer is late past this */
 
@@ -124,8 +124,9 @@ static long long query_int(const char *sql)
 static void drop_everything(void)
 {
     exec_ok(db, "SET client_min_messages = warning");
-    exec_ok(db, "DROP TABLE IF EXISTS ecshot_schema, instance_tags, instances, policies,"
-                " access_keys, users, accounts, foreign_stuff CASCADE");
+    exec_ok(db, "DROP TABLE IF EXISTS ecshot_schema, instance_tags, instances, policy_attachments,"
+                " policies, policies_v1, roles, access_keys, users, accounts, foreign_stuff"
+                " CASCADE");
 }
 
 /* ---- the run's database ---- */
@@ -217,6 +218,78 @@ static void fill_instance(instance *inst, const char *id, const char *account)
     strcpy(inst->console_url, "qmp:/run/ecshot/vm1.sock");
 }
 
+static const char allow_doc[] = "{\"Version\":\"1\",\"Statement\":[{\"Effect\":\"Allow\","
+                                "\"Action\":\"ecs:*\",\"Resource\":\"*\"}]}";
+static const char deny_doc[] = "{\"Version\":\"1\",\"Statement\":[{\"Effect\":\"Deny\","
+                               "\"Action\":\"ecs:*\",\"Resource\":\"*\"}]}";
+
+/* What a listing handed its callback, as "a,b,c"; the callback asks to
+ * stop after stop_after calls (0: never). */
+typedef struct listing {
+    char text[2048];
+    int calls;
+    int stop_after;
+} listing;
+
+static int listing_add(listing *l, const char *item)
+{
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof l->text - n, "%s%s", n ? "," : "", item);
+    l->calls++;
+    return l->stop_after && l->calls == l->stop_after;
+}
+
+/* "name:attachments" */
+static int list_policy(void *ctx, const char *name, size_t attachments)
+{
+    char item[STORE_ID_MAX + 32];
+    snprintf(item, sizeof item, "%s:%zu", name, attachments);
+    return listing_add(ctx, item);
+}
+
+/* "user:NAME" or "role:NAME" */
+static int list_attachment(void *ctx, const policy_attachment *a)
+{
+    char item[STORE_ID_MAX + 8];
+    assert_true(a->kind == PRINCIPAL_USER || a->kind == PRINCIPAL_ROLE);
+    snprintf(item, sizeof item, "%s:%s", a->kind == PRINCIPAL_USER ? "user" : "role", a->name);
+    return listing_add(ctx, item);
+}
+
+/* "account/name:max_session_s" */
+static int list_role(void *ctx, const role_info *r)
+{
+    char item[2 * STORE_ID_MAX + 32];
+    snprintf(item, sizeof item, "%s/%s:%ld", r->account_id, r->name, r->max_session_s);
+    return listing_add(ctx, item);
+}
+
+/* The names of a principal's policies, as "a,b". */
+static void assert_principal_policies(store *s, const char *account, principal_kind kind,
+                                      const char *name, const char *expected)
+{
+    policy_doc *docs = (policy_doc *)1;
+    size_t n = 99;
+    assert_int_equal(store_principal_policies(s, account, kind, name, &docs, &n), STORE_OK);
+    listing l = {0};
+    for (size_t i = 0; i < n; i++)
+        listing_add(&l, docs[i].name);
+    if (n == 0)
+        assert_null(docs);
+    store_policies_free(docs, n);
+    assert_string_equal(l.text, expected);
+}
+
+static void assert_policy_document(store *s, const char *account, const char *name,
+                                   const char *document)
+{
+    policy_doc d;
+    assert_int_equal(store_policy_get(s, account, name, &d), STORE_OK);
+    assert_string_equal(d.name, name);
+    assert_string_equal(d.document, document);
+    free(d.document);
+}
+
 /* ---- opening, migrations ---- */
 
 static void test_open_creates_schema(void **state)
@@ -228,8 +301,10 @@ static void test_open_creates_schema(void **state)
     assert_int_equal(query_int("SELECT count(*) FROM ecshot_schema"), 1);
     assert_int_equal(query_int("SELECT count(*) FROM pg_tables WHERE tablename IN"
                                " ('accounts', 'users', 'access_keys', 'policies', 'instances',"
-                               " 'instance_tags', 'ecshot_schema')"),
-                     7);
+                               " 'instance_tags', 'ecshot_schema', 'roles', 'policy_attachments')"),
+                     9);
+    assert_int_equal(query_int("SELECT count(*) FROM pg_tables WHERE tablename = 'policies_v1'"),
+                     0);
     /* Byte order whatever the database's locale. */
     assert_int_equal(query_int("SELECT count(*) FROM information_schema.columns"
                                " WHERE table_name = 'instance_tags' AND column_name = 'key'"
@@ -498,6 +573,490 @@ static void test_policies(void **state)
     assert_int_equal(store_policy_attach(s, "1001", "alice", "", allow), STORE_INVALID);
     assert_int_equal(store_policy_attach(s, "1001", "alice", "p", ""), STORE_INVALID);
     assert_int_equal(store_policy_attach(s, "1001", "alice", "p", NULL), STORE_INVALID);
+    /* A refused attach leaves no policy behind. */
+    policy_doc d;
+    assert_int_equal(store_policy_get(s, "1001", "p", &d), STORE_NOT_FOUND);
+
+    /* A policy's name is the account's: attaching "zeta" with another
+     * document to bob gives alice's "zeta" that document too. */
+    assert_int_equal(store_policy_attach(s, "1001", "bob", "zeta", deny), STORE_OK);
+    assert_int_equal(store_user_policies(s, "1001", "alice", &docs, &n), STORE_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(docs[2].name, "zeta");
+    assert_string_equal(docs[2].document, deny);
+    store_policies_free(docs, n);
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "bob", "bobs,zeta");
+    listing l = {0};
+    assert_int_equal(store_policy_list(s, "1001", list_policy, &l), STORE_OK);
+    assert_string_equal(l.text, "Zulu:1,alpha:1,bobs:1,zeta:2");
+    /* Attaching again what is attached already is fine. */
+    assert_int_equal(store_policy_attach(s, "1001", "bob", "zeta", deny), STORE_OK);
+    store_close(s);
+}
+
+static void test_policy_objects(void **state)
+{
+    (void)state;
+    store *s = open_populated();
+    assert_int_equal(store_user_create(s, "1001", "bob"), STORE_OK);
+    assert_int_equal(store_account_create(s, "2002"), STORE_OK);
+    assert_int_equal(store_user_create(s, "2002", "alice"), STORE_OK);
+    role_info reader = {"1001", "reader", 3600}, admin = {"1001", "admin", 3600};
+    assert_int_equal(store_role_create(s, &reader), STORE_OK);
+    assert_int_equal(store_role_create(s, &admin), STORE_OK);
+    listing l = {0};
+    policy_doc d;
+
+    /* create */
+    assert_int_equal(store_policy_create(s, "1001", "p", allow_doc), STORE_OK);
+    assert_int_equal(store_policy_create(s, "1001", "p", deny_doc), STORE_EXISTS);
+    assert_int_equal(store_policy_create(s, "2002", "p", deny_doc), STORE_OK);
+    assert_int_equal(store_policy_create(s, "9999", "p", allow_doc), STORE_INVALID);
+    assert_int_equal(store_policy_create(s, NULL, "x", allow_doc), STORE_INVALID);
+    assert_int_equal(store_policy_create(s, "10/01", "x", allow_doc), STORE_INVALID);
+    assert_int_equal(store_policy_create(s, "1001", NULL, allow_doc), STORE_INVALID);
+    assert_int_equal(store_policy_create(s, "1001", "", allow_doc), STORE_INVALID);
+    assert_int_equal(store_policy_create(s, "1001", "a b", allow_doc), STORE_INVALID);
+    assert_int_equal(store_policy_create(s, "1001", "x", NULL), STORE_INVALID);
+    assert_int_equal(store_policy_create(s, "1001", "x", ""), STORE_INVALID);
+    char longest[STORE_ID_MAX], too_long[STORE_ID_MAX + 1];
+    memset(longest, 'n', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    memset(too_long, 'n', sizeof too_long - 1);
+    too_long[sizeof too_long - 1] = '\0';
+    assert_int_equal(store_policy_create(s, "1001", too_long, allow_doc), STORE_INVALID);
+    assert_int_equal(store_policy_create(s, "1001", longest, allow_doc), STORE_OK);
+    assert_policy_document(s, "1001", longest, allow_doc);
+    assert_int_equal(store_policy_delete(s, "1001", longest), STORE_OK);
+
+    /* get */
+    assert_policy_document(s, "1001", "p", allow_doc);
+    assert_policy_document(s, "2002", "p", deny_doc);
+    assert_int_equal(store_policy_get(s, "1001", "nosuch", &d), STORE_NOT_FOUND);
+    assert_int_equal(store_policy_get(s, "9999", "p", &d), STORE_NOT_FOUND);
+    assert_int_equal(store_policy_get(s, "1001", "a b", &d), STORE_NOT_FOUND);
+    assert_int_equal(store_policy_get(s, "10/01", "p", &d), STORE_NOT_FOUND);
+    assert_int_equal(store_policy_get(s, "1001", too_long, &d), STORE_NOT_FOUND);
+    assert_int_equal(store_policy_get(s, NULL, "p", &d), STORE_INVALID);
+    assert_int_equal(store_policy_get(s, "1001", NULL, &d), STORE_INVALID);
+    assert_int_equal(store_policy_get(s, "1001", "p", NULL), STORE_INVALID);
+
+    /* attach_to */
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", PRINCIPAL_USER, "alice"), STORE_OK);
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", PRINCIPAL_USER, "alice"),
+                     STORE_EXISTS);
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", PRINCIPAL_USER, "bob"), STORE_OK);
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", PRINCIPAL_ROLE, "reader"), STORE_OK);
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", PRINCIPAL_ROLE, "admin"), STORE_OK);
+    assert_int_equal(store_policy_attach_to(s, "1001", "nosuch", PRINCIPAL_USER, "alice"),
+                     STORE_NOT_FOUND);
+    assert_int_equal(store_policy_attach_to(s, "9999", "p", PRINCIPAL_USER, "alice"),
+                     STORE_NOT_FOUND);
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", PRINCIPAL_USER, "carol"),
+                     STORE_INVALID);
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", PRINCIPAL_ROLE, "alice"),
+                     STORE_INVALID); /* a user, not a role */
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", PRINCIPAL_USER, "reader"),
+                     STORE_INVALID); /* a role, not a user */
+    assert_int_equal(store_policy_attach_to(s, "2002", "p", PRINCIPAL_USER, "bob"),
+                     STORE_INVALID); /* bob is 1001's */
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", (principal_kind)0, "alice"),
+                     STORE_INVALID);
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", (principal_kind)3, "alice"),
+                     STORE_INVALID);
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", PRINCIPAL_USER, NULL), STORE_INVALID);
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", PRINCIPAL_USER, ""), STORE_INVALID);
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", PRINCIPAL_USER, "a/b"),
+                     STORE_INVALID);
+    assert_int_equal(store_policy_attach_to(s, "1001", NULL, PRINCIPAL_USER, "alice"),
+                     STORE_INVALID);
+    assert_int_equal(store_policy_attach_to(s, "1001", "a b", PRINCIPAL_USER, "alice"),
+                     STORE_INVALID);
+    assert_int_equal(store_policy_attach_to(s, NULL, "p", PRINCIPAL_USER, "alice"),
+                     STORE_INVALID);
+    assert_int_equal(store_policy_create(s, "1001", "q", deny_doc), STORE_OK);
+    assert_int_equal(store_policy_attach_to(s, "1001", "q", PRINCIPAL_USER, "alice"), STORE_OK);
+    assert_int_equal(store_policy_create(s, "1001", "unused", allow_doc), STORE_OK);
+
+    /* list */
+    assert_int_equal(store_policy_list(s, "1001", list_policy, &l), STORE_OK);
+    assert_string_equal(l.text, "p:4,q:1,unused:0");
+    l = (listing){0};
+    assert_int_equal(store_policy_list(s, "2002", list_policy, &l), STORE_OK);
+    assert_string_equal(l.text, "p:0");
+    l = (listing){.stop_after = 1};
+    assert_int_equal(store_policy_list(s, "1001", list_policy, &l), STORE_OK);
+    assert_string_equal(l.text, "p:4");
+    l = (listing){0};
+    assert_int_equal(store_policy_list(s, "9999", list_policy, &l), STORE_OK);
+    assert_int_equal(store_policy_list(s, "10/01", list_policy, &l), STORE_OK);
+    assert_int_equal(l.calls, 0);
+    assert_int_equal(store_policy_list(s, NULL, list_policy, &l), STORE_INVALID);
+    assert_int_equal(store_policy_list(s, "1001", NULL, &l), STORE_INVALID);
+
+    /* attachments: users first, then roles, each by name */
+    l = (listing){0};
+    assert_int_equal(store_policy_attachments(s, "1001", "p", list_attachment, &l), STORE_OK);
+    assert_string_equal(l.text, "user:alice,user:bob,role:admin,role:reader");
+    l = (listing){.stop_after = 2};
+    assert_int_equal(store_policy_attachments(s, "1001", "p", list_attachment, &l), STORE_OK);
+    assert_string_equal(l.text, "user:alice,user:bob");
+    l = (listing){0};
+    assert_int_equal(store_policy_attachments(s, "1001", "unused", list_attachment, &l),
+                     STORE_OK);
+    assert_int_equal(l.calls, 0);
+    assert_int_equal(store_policy_attachments(s, "1001", "nosuch", list_attachment, &l),
+                     STORE_NOT_FOUND);
+    assert_int_equal(store_policy_attachments(s, "9999", "p", list_attachment, &l),
+                     STORE_NOT_FOUND);
+    assert_int_equal(store_policy_attachments(s, "1001", "a b", list_attachment, &l),
+                     STORE_NOT_FOUND);
+    assert_int_equal(l.calls, 0);
+    assert_int_equal(store_policy_attachments(s, NULL, "p", list_attachment, &l), STORE_INVALID);
+    assert_int_equal(store_policy_attachments(s, "1001", NULL, list_attachment, &l),
+                     STORE_INVALID);
+    assert_int_equal(store_policy_attachments(s, "1001", "p", NULL, &l), STORE_INVALID);
+
+    /* what a principal is given */
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "alice", "p,q");
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "bob", "p");
+    assert_principal_policies(s, "1001", PRINCIPAL_ROLE, "reader", "p");
+    assert_principal_policies(s, "1001", PRINCIPAL_ROLE, "alice", ""); /* no such role */
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "reader", ""); /* no such user */
+    assert_principal_policies(s, "2002", PRINCIPAL_USER, "alice", "");
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "a/b", "");
+    policy_doc *docs;
+    size_t n;
+    assert_int_equal(store_principal_policies(s, "1001", PRINCIPAL_USER, "alice", &docs, &n),
+                     STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(docs[0].document, allow_doc);
+    assert_string_equal(docs[1].document, deny_doc);
+    store_policies_free(docs, n);
+    assert_int_equal(store_principal_policies(s, "1001", (principal_kind)0, "alice", &docs, &n),
+                     STORE_INVALID);
+    assert_int_equal(store_principal_policies(s, "1001", PRINCIPAL_USER, NULL, &docs, &n),
+                     STORE_INVALID);
+    assert_int_equal(store_principal_policies(s, NULL, PRINCIPAL_USER, "alice", &docs, &n),
+                     STORE_INVALID);
+    assert_int_equal(store_principal_policies(s, "1001", PRINCIPAL_USER, "alice", NULL, &n),
+                     STORE_INVALID);
+
+    /* detach */
+    assert_int_equal(store_policy_detach(s, "1001", "p", PRINCIPAL_USER, "bob"), STORE_OK);
+    assert_int_equal(store_policy_detach(s, "1001", "p", PRINCIPAL_USER, "bob"), STORE_NOT_FOUND);
+    assert_int_equal(store_policy_detach(s, "1001", "p", PRINCIPAL_ROLE, "alice"),
+                     STORE_NOT_FOUND);
+    assert_int_equal(store_policy_detach(s, "1001", "nosuch", PRINCIPAL_USER, "alice"),
+                     STORE_NOT_FOUND);
+    assert_int_equal(store_policy_detach(s, "1001", "a b", PRINCIPAL_USER, "alice"),
+                     STORE_NOT_FOUND);
+    assert_int_equal(store_policy_detach(s, "1001", "p", PRINCIPAL_USER, "a/b"), STORE_NOT_FOUND);
+    assert_int_equal(store_policy_detach(s, NULL, "p", PRINCIPAL_USER, "alice"), STORE_INVALID);
+    assert_int_equal(store_policy_detach(s, "1001", NULL, PRINCIPAL_USER, "alice"),
+                     STORE_INVALID);
+    assert_int_equal(store_policy_detach(s, "1001", "p", PRINCIPAL_USER, NULL), STORE_INVALID);
+    assert_int_equal(store_policy_detach(s, "1001", "p", (principal_kind)3, "alice"),
+                     STORE_INVALID);
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "bob", "");
+
+    /* delete: not while attached */
+    assert_int_equal(store_policy_delete(s, "1001", "p"), STORE_CONFLICT);
+    assert_policy_document(s, "1001", "p", allow_doc);
+    assert_int_equal(store_policy_detach(s, "1001", "p", PRINCIPAL_USER, "alice"), STORE_OK);
+    assert_int_equal(store_policy_detach(s, "1001", "p", PRINCIPAL_ROLE, "admin"), STORE_OK);
+    assert_int_equal(store_policy_delete(s, "1001", "p"), STORE_CONFLICT); /* still reader's */
+    assert_int_equal(store_policy_detach(s, "1001", "p", PRINCIPAL_ROLE, "reader"), STORE_OK);
+    assert_int_equal(store_policy_delete(s, "1001", "p"), STORE_OK);
+    assert_int_equal(store_policy_delete(s, "1001", "p"), STORE_NOT_FOUND);
+    assert_int_equal(store_policy_get(s, "1001", "p", &d), STORE_NOT_FOUND);
+    assert_policy_document(s, "2002", "p", deny_doc); /* another account's */
+    assert_int_equal(store_policy_delete(s, "1001", "unused"), STORE_OK);
+    assert_int_equal(store_policy_delete(s, "9999", "q"), STORE_NOT_FOUND);
+    assert_int_equal(store_policy_delete(s, "1001", "a b"), STORE_NOT_FOUND);
+    assert_int_equal(store_policy_delete(s, NULL, "q"), STORE_INVALID);
+    assert_int_equal(store_policy_delete(s, "1001", NULL), STORE_INVALID);
+    l = (listing){0};
+    assert_int_equal(store_policy_list(s, "1001", list_policy, &l), STORE_OK);
+    assert_string_equal(l.text, "q:1");
+    store_close(s);
+}
+
+/* ---- roles ---- */
+
+static void test_roles(void **state)
+{
+    (void)state;
+    store *s = open_populated();
+    assert_int_equal(store_account_create(s, "2002"), STORE_OK);
+    role_info r = {"1001", "reader", STORE_ROLE_SESSION_MIN}, got;
+    listing l = {0};
+
+    assert_int_equal(store_role_create(s, &r), STORE_OK);
+    assert_int_equal(store_role_create(s, &r), STORE_EXISTS);
+    r.max_session_s = STORE_ROLE_SESSION_MAX;
+    strcpy(r.name, "admin");
+    assert_int_equal(store_role_create(s, &r), STORE_OK);
+    strcpy(r.name, "alice"); /* a role may share a user's name */
+    r.max_session_s = 7200;
+    assert_int_equal(store_role_create(s, &r), STORE_OK);
+    strcpy(r.account_id, "2002");
+    assert_int_equal(store_role_create(s, &r), STORE_OK);
+    strcpy(r.account_id, "9999");
+    assert_int_equal(store_role_create(s, &r), STORE_INVALID);
+    strcpy(r.account_id, "1001");
+    strcpy(r.name, "other");
+    r.max_session_s = STORE_ROLE_SESSION_MIN - 1;
+    assert_int_equal(store_role_create(s, &r), STORE_INVALID);
+    r.max_session_s = STORE_ROLE_SESSION_MAX + 1;
+    assert_int_equal(store_role_create(s, &r), STORE_INVALID);
+    r.max_session_s = 0;
+    assert_int_equal(store_role_create(s, &r), STORE_INVALID);
+    r.max_session_s = 3600;
+    strcpy(r.name, "a/b");
+    assert_int_equal(store_role_create(s, &r), STORE_INVALID);
+    strcpy(r.name, "");
+    assert_int_equal(store_role_create(s, &r), STORE_INVALID);
+    memset(r.name, 'r', sizeof r.name); /* no terminating NUL */
+    assert_int_equal(store_role_create(s, &r), STORE_INVALID);
+    assert_int_equal(store_role_create(s, NULL), STORE_INVALID);
+
+    assert_int_equal(store_role_get(s, "1001", "reader", &got), STORE_OK);
+    assert_string_equal(got.account_id, "1001");
+    assert_string_equal(got.name, "reader");
+    assert_int_equal(got.max_session_s, STORE_ROLE_SESSION_MIN);
+    assert_int_equal(store_role_get(s, "1001", "admin", &got), STORE_OK);
+    assert_int_equal(got.max_session_s, STORE_ROLE_SESSION_MAX);
+    assert_int_equal(store_role_get(s, "1001", "bob", &got), STORE_NOT_FOUND);
+    assert_int_equal(store_role_get(s, "2002", "reader", &got), STORE_NOT_FOUND);
+    assert_int_equal(store_role_get(s, "9999", "reader", &got), STORE_NOT_FOUND);
+    assert_int_equal(store_role_get(s, "1001", "a/b", &got), STORE_NOT_FOUND);
+    assert_int_equal(store_role_get(s, NULL, "reader", &got), STORE_INVALID);
+    assert_int_equal(store_role_get(s, "1001", NULL, &got), STORE_INVALID);
+    assert_int_equal(store_role_get(s, "1001", "reader", NULL), STORE_INVALID);
+
+    assert_int_equal(store_role_list(s, "1001", list_role, &l), STORE_OK);
+    assert_string_equal(l.text, "1001/admin:43200,1001/alice:7200,1001/reader:3600");
+    l = (listing){.stop_after = 1};
+    assert_int_equal(store_role_list(s, "1001", list_role, &l), STORE_OK);
+    assert_string_equal(l.text, "1001/admin:43200");
+    l = (listing){0};
+    assert_int_equal(store_role_list(s, "2002", list_role, &l), STORE_OK);
+    assert_string_equal(l.text, "2002/alice:7200");
+    l = (listing){0};
+    assert_int_equal(store_role_list(s, "9999", list_role, &l), STORE_OK);
+    assert_int_equal(store_role_list(s, "10/01", list_role, &l), STORE_OK);
+    assert_int_equal(l.calls, 0);
+    assert_int_equal(store_role_list(s, NULL, list_role, &l), STORE_INVALID);
+    assert_int_equal(store_role_list(s, "1001", NULL, &l), STORE_INVALID);
+
+    /* The user alice and the role alice are two principals. */
+    assert_int_equal(store_policy_create(s, "1001", "p", allow_doc), STORE_OK);
+    assert_int_equal(store_policy_create(s, "1001", "q", deny_doc), STORE_OK);
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", PRINCIPAL_ROLE, "alice"), STORE_OK);
+    assert_int_equal(store_policy_attach_to(s, "1001", "q", PRINCIPAL_USER, "alice"), STORE_OK);
+    assert_int_equal(store_policy_attach_to(s, "1001", "q", PRINCIPAL_ROLE, "alice"), STORE_OK);
+    assert_principal_policies(s, "1001", PRINCIPAL_ROLE, "alice", "p,q");
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "alice", "q");
+    l = (listing){0};
+    assert_int_equal(store_policy_attachments(s, "1001", "q", list_attachment, &l), STORE_OK);
+    assert_string_equal(l.text, "user:alice,role:alice");
+
+    /* delete: not while policies are attached */
+    assert_int_equal(store_role_delete(s, "1001", "alice"), STORE_CONFLICT);
+    assert_int_equal(store_role_get(s, "1001", "alice", &got), STORE_OK);
+    assert_int_equal(store_policy_detach(s, "1001", "p", PRINCIPAL_ROLE, "alice"), STORE_OK);
+    assert_int_equal(store_role_delete(s, "1001", "alice"), STORE_CONFLICT);
+    assert_int_equal(store_policy_detach(s, "1001", "q", PRINCIPAL_ROLE, "alice"), STORE_OK);
+    assert_int_equal(store_role_delete(s, "1001", "alice"), STORE_OK);
+    assert_int_equal(store_role_delete(s, "1001", "alice"), STORE_NOT_FOUND);
+    assert_int_equal(store_role_get(s, "1001", "alice", &got), STORE_NOT_FOUND);
+    assert_int_equal(store_role_get(s, "2002", "alice", &got), STORE_OK); /* another account's */
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "alice", "q"); /* the user keeps hers */
+    assert_int_equal(store_role_delete(s, "1001", "reader"), STORE_OK);
+    assert_int_equal(store_role_delete(s, "9999", "admin"), STORE_NOT_FOUND);
+    assert_int_equal(store_role_delete(s, "1001", "a/b"), STORE_NOT_FOUND);
+    assert_int_equal(store_role_delete(s, NULL, "admin"), STORE_INVALID);
+    assert_int_equal(store_role_delete(s, "1001", NULL), STORE_INVALID);
+    l = (listing){0};
+    assert_int_equal(store_role_list(s, "1001", list_role, &l), STORE_OK);
+    assert_string_equal(l.text, "1001/admin:43200");
+    store_close(s);
+}
+
+/* ---- the schema's own rules ---- */
+
+static void exec_fails(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_FATAL_ERROR)
+        fail_msg("%s: succeeded", sql);
+    PQclear(r);
+}
+
+/* The database refuses, by itself, what the driver never sends: an
+ * attachment to a principal that does not exist, or of an unknown kind;
+ * and a user's attachments go with the user, an account's everything. */
+static void test_schema_keeps_attachments_whole(void **state)
+{
+    (void)state;
+    store *s = open_populated();
+    role_info r = {"1001", "reader", 3600};
+    assert_int_equal(store_role_create(s, &r), STORE_OK);
+    assert_int_equal(store_policy_create(s, "1001", "p", allow_doc), STORE_OK);
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", PRINCIPAL_USER, "alice"), STORE_OK);
+    assert_int_equal(store_policy_attach_to(s, "1001", "p", PRINCIPAL_ROLE, "reader"), STORE_OK);
+    store_close(s);
+
+    exec_ok(db, "SET client_min_messages = error");
+    static const char *const refused[] = {
+        "INSERT INTO policy_attachments (account_id, policy_name, principal_kind, principal_name)"
+        " VALUES ('1001', 'p', 'role', 'alice')",
+        "INSERT INTO policy_attachments (account_id, policy_name, principal_kind, principal_name)"
+        " VALUES ('1001', 'p', 'user', 'reader')",
+        "INSERT INTO policy_attachments (account_id, policy_name, principal_kind, principal_name)"
+        " VALUES ('1001', 'p', 'group', 'alice')",
+        "INSERT INTO policy_attachments (account_id, policy_name, principal_kind, principal_name)"
+        " VALUES ('1001', 'nosuch', 'user', 'alice')",
+        "DELETE FROM policies WHERE name = 'p'",
+        "DELETE FROM roles WHERE name = 'reader'",
+        "INSERT INTO roles (account_id, name, max_session_s) VALUES ('1001', 'r', 60)",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        exec_fails(db, refused[i]);
+    exec_ok(db, "DELETE FROM users WHERE name = 'alice'");
+    assert_int_equal(query_int("SELECT count(*) FROM policy_attachments"), 1);
+    exec_ok(db, "DELETE FROM accounts");
+    assert_int_equal(query_int("SELECT (SELECT count(*) FROM policy_attachments)"
+                               " + (SELECT count(*) FROM policies)"
+                               " + (SELECT count(*) FROM roles)"),
+                     0);
+}
+
+/* ---- migration from schema version 1 (ecshot 0.2) ---- */
+
+/* The schema as version 1 created it, policies per user. */
+static const char schema_v1[] =
+    "CREATE TABLE ecshot_schema ("
+    "  application text NOT NULL CHECK (application = 'ecshot'),"
+    "  version integer NOT NULL);"
+    "INSERT INTO ecshot_schema (application, version) VALUES ('ecshot', 1);"
+    "CREATE TABLE accounts (id text COLLATE \"C\" NOT NULL PRIMARY KEY);"
+    "CREATE TABLE users ("
+    "  account_id text COLLATE \"C\" NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  name text COLLATE \"C\" NOT NULL, PRIMARY KEY (account_id, name));"
+    "CREATE TABLE access_keys ("
+    "  id text COLLATE \"C\" NOT NULL PRIMARY KEY, secret text NOT NULL,"
+    "  account_id text COLLATE \"C\" NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  user_name text COLLATE \"C\", active boolean NOT NULL DEFAULT true,"
+    "  FOREIGN KEY (account_id, user_name) REFERENCES users(account_id, name)"
+    "    ON DELETE CASCADE);"
+    "CREATE INDEX access_keys_owner ON access_keys(account_id, user_name);"
+    "CREATE TABLE policies ("
+    "  account_id text COLLATE \"C\" NOT NULL, user_name text COLLATE \"C\" NOT NULL,"
+    "  name text COLLATE \"C\" NOT NULL, document text NOT NULL,"
+    "  PRIMARY KEY (account_id, user_name, name),"
+    "  FOREIGN KEY (account_id, user_name) REFERENCES users(account_id, name)"
+    "    ON DELETE CASCADE);"
+    "CREATE TABLE instances ("
+    "  id text COLLATE \"C\" NOT NULL PRIMARY KEY, region text COLLATE \"C\" NOT NULL,"
+    "  account_id text COLLATE \"C\" NOT NULL REFERENCES accounts(id),"
+    "  type text COLLATE \"C\" NOT NULL,"
+    "  status text NOT NULL"
+    "    CHECK (status IN ('Pending', 'Starting', 'Running', 'Stopping', 'Stopped')),"
+    "  console_url text NOT NULL);"
+    "CREATE INDEX instances_account ON instances(account_id);"
+    "CREATE TABLE instance_tags ("
+    "  instance_id text COLLATE \"C\" NOT NULL REFERENCES instances(id) ON DELETE CASCADE,"
+    "  key text COLLATE \"C\" NOT NULL, value text NOT NULL, PRIMARY KEY (instance_id, key));";
+
+/* As in test_store.c: alice, carol (same document) and bob, dave (each
+ * another) hold "p"; alice and bob hold "q" alike; alice holds "p-bob", the
+ * name bob's "p" would take; a user whose name leaves no room holds "p"
+ * too. In account 3003, "Zed" comes before "alice" (byte order). 2002 has
+ * a "p" of its own. */
+static const char rows_v1[] =
+    "INSERT INTO accounts VALUES ('1001'), ('2002'), ('3003');"
+    "INSERT INTO users VALUES ('1001', 'alice'), ('1001', 'bob'), ('1001', 'carol'),"
+    "  ('1001', 'dave'), ('1001', 'erin'), ('1001', 'LONGUSER'), ('2002', 'alice'),"
+    "  ('3003', 'Zed'), ('3003', 'alice');"
+    "INSERT INTO access_keys (id, secret, account_id, user_name) VALUES"
+    "  ('AKALICE', 's1', '1001', 'alice'), ('AKROOT', 's2', '1001', NULL);"
+    "INSERT INTO policies VALUES"
+    "  ('1001', 'alice', 'p', 'doc-A'), ('1001', 'carol', 'p', 'doc-A'),"
+    "  ('1001', 'bob', 'p', 'doc-B'), ('1001', 'dave', 'p', 'doc-D'),"
+    "  ('1001', 'alice', 'q', 'doc-Q'), ('1001', 'bob', 'q', 'doc-Q'),"
+    "  ('1001', 'alice', 'p-bob', 'doc-X'), ('1001', 'LONGUSER', 'p', 'doc-L'),"
+    "  ('2002', 'alice', 'p', 'doc-2'),"
+    "  ('3003', 'alice', 'p', 'doc-a'), ('3003', 'Zed', 'p', 'doc-Z');";
+
+static void test_migration_from_v1(void **state)
+{
+    (void)state;
+    char long_user[STORE_ID_MAX];
+    memset(long_user, 'u', sizeof long_user - 1); /* the longest user name */
+    long_user[sizeof long_user - 1] = '\0';
+    /* "p-" and 125 "u": NAME-USER cut to leave room for "-2". */
+    char long_name[STORE_ID_MAX];
+    snprintf(long_name, sizeof long_name, "p-%.123s-2", long_user);
+    assert_int_equal(strlen(long_name), STORE_ID_MAX - 1);
+
+    char *rows = malloc(sizeof rows_v1 + 2 * STORE_ID_MAX);
+    assert_non_null(rows);
+    strcpy(rows, rows_v1);
+    for (char *p; (p = strstr(rows, "LONGUSER")) != NULL;) {
+        memmove(p + strlen(long_user), p + 8, strlen(p + 8) + 1);
+        memcpy(p, long_user, strlen(long_user));
+    }
+    exec_ok(db, schema_v1);
+    exec_ok(db, rows);
+    free(rows);
+
+    store *s = store_open(store_url);
+    assert_non_null(s);
+    assert_int_equal(query_int("SELECT version FROM ecshot_schema"), EXPECTED_SCHEMA_VERSION);
+    assert_int_equal(query_int("SELECT count(*) FROM pg_tables WHERE tablename = 'policies_v1'"),
+                     0);
+
+    char expected[1024];
+    listing l = {0};
+    assert_int_equal(store_policy_list(s, "1001", list_policy, &l), STORE_OK);
+    snprintf(expected, sizeof expected, "p:2,p-bob:1,p-bob-2:1,p-dave:1,%s:1,q:2", long_name);
+    assert_string_equal(l.text, expected);
+    assert_policy_document(s, "1001", "p", "doc-A");
+    assert_policy_document(s, "1001", "p-bob", "doc-X");
+    assert_policy_document(s, "1001", "p-bob-2", "doc-B");
+    assert_policy_document(s, "1001", "p-dave", "doc-D");
+    assert_policy_document(s, "1001", "q", "doc-Q");
+    assert_policy_document(s, "1001", long_name, "doc-L");
+    l = (listing){0};
+    assert_int_equal(store_policy_attachments(s, "1001", "p", list_attachment, &l), STORE_OK);
+    assert_string_equal(l.text, "user:alice,user:carol");
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "alice", "p,p-bob,q");
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "bob", "p-bob-2,q");
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "carol", "p");
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "dave", "p-dave");
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "erin", "");
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, long_user, long_name);
+
+    l = (listing){0};
+    assert_int_equal(store_policy_list(s, "2002", list_policy, &l), STORE_OK);
+    assert_string_equal(l.text, "p:1");
+    assert_policy_document(s, "2002", "p", "doc-2");
+    assert_principal_policies(s, "2002", PRINCIPAL_USER, "alice", "p");
+
+    assert_policy_document(s, "3003", "p", "doc-Z");
+    assert_principal_policies(s, "3003", PRINCIPAL_USER, "Zed", "p");
+    assert_principal_policies(s, "3003", PRINCIPAL_USER, "alice", "p-alice");
+    assert_policy_document(s, "3003", "p-alice", "doc-a");
+
+    /* The rest is as it was, and the new tables work. */
+    access_key k;
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_OK);
+    assert_string_equal(k.user, "alice");
+    role_info r = {"1001", "reader", 3600};
+    assert_int_equal(store_role_create(s, &r), STORE_OK);
+    assert_int_equal(store_policy_attach_to(s, "1001", "q", PRINCIPAL_ROLE, "reader"), STORE_OK);
     store_close(s);
 }
 
@@ -1453,6 +2012,10 @@ int main(void)
         cmocka_unit_test_setup(test_accounts_and_users, setup),
         cmocka_unit_test_setup(test_keys, setup),
         cmocka_unit_test_setup(test_policies, setup),
+        cmocka_unit_test_setup(test_policy_objects, setup),
+        cmocka_unit_test_setup(test_roles, setup),
+        cmocka_unit_test_setup(test_schema_keeps_attachments_whole, setup),
+        cmocka_unit_test_setup(test_migration_from_v1, setup),
         cmocka_unit_test_setup(test_instance_add_get, setup),
         cmocka_unit_test_setup(test_instance_add_refuses, setup),
         cmocka_unit_test_setup(test_instance_status_and_remove, setup),
