@@ -265,9 +265,9 @@ itest('import-libvirt: metadata to instances, re-run updates, bad metadata refus
     // The tags arrived: RAM conditions on them decide.
     const ram = (k, v) => ({ Version: '1', Statement: [{ Effect: 'Allow', Action: 'ecs:GetInstanceScreenshot',
         Resource: `acs:ecs:*:${accountId}:instance/*`, Condition: { StringEquals: { [`acs:ResourceTag/${k}`]: v } } }] });
-    const teamUser = await srv.ramUser(accountId, 'team', { p: ram('team', 'a & <b>') });
+    const teamUser = await srv.ramUser(accountId, 'team', { team: ram('team', 'a & <b>') });
     assert.equal((await sdkScreenshot(ecsClient(srv, teamUser), { instanceId: web })).statusCode, 200);
-    const prodUser = await srv.ramUser(accountId, 'prod', { p: ram('env', 'prod') });
+    const prodUser = await srv.ramUser(accountId, 'prod', { prod: ram('env', 'prod') });
     assert.equal((await sdkScreenshot(ecsClient(srv, prodUser), { instanceId: web })).statusCode, 200);
 
     // Re-run on a changed host: fields and the whole tag set replaced, no duplicate.

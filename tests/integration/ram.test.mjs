@@ -116,9 +116,10 @@ itest('policy condition acs:SourceIp is the TCP peer, not X-Forwarded-For', asyn
     const srv = await ctx.server();
     const { accountId } = await srv.account();
     const local = await ctx.instanceVm(srv, accountId, { mode: 'text' });
-    const ipUser = await srv.ramUser(accountId, 'ip-local', { ip: policy({ Effect: 'Allow', Action: ACTION, Resource: '*',
+    // Two documents, so two policies: a policy's name is the account's.
+    const ipUser = await srv.ramUser(accountId, 'ip-local', { 'ip-local': policy({ Effect: 'Allow', Action: ACTION, Resource: '*',
         Condition: { IpAddress: { 'acs:SourceIp': ['10.0.0.0/8', '127.0.0.1/32'] } } }) });
-    const farUser = await srv.ramUser(accountId, 'ip-far', { ip: policy({ Effect: 'Allow', Action: ACTION, Resource: '*',
+    const farUser = await srv.ramUser(accountId, 'ip-far', { 'ip-far': policy({ Effect: 'Allow', Action: ACTION, Resource: '*',
         Condition: { IpAddress: { 'acs:SourceIp': '192.168.0.0/16' } } }) });
     // X-Forwarded-For is not trusted.
     const xff = await v1Request(srv, farUser, { params: { RegionId: REGION, InstanceId: local.id },

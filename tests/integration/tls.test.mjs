@@ -195,8 +195,8 @@ itest('HTTPS: Alibaba\'s V3 SDK (protocol https) shoots a guest; RAM sees acs:Se
         Statement: [{ Effect: 'Allow', Action: ACTION, Resource: `acs:ecs:*:${accountId}:instance/*`,
                       Condition: { Bool: { 'acs:SecureTransport': secure } } }],
     });
-    const secure = await srv.ramUser(accountId, 'secure', { p: allowWhen('true') });
-    const plain = await srv.ramUser(accountId, 'plain', { p: allowWhen('false') });
+    const secure = await srv.ramUser(accountId, 'secure', { secure: allowWhen('true') });
+    const plain = await srv.ramUser(accountId, 'plain', { plain: allowWhen('false') });
     const third = await ctx.instanceVm(srv, accountId, { mode: 'text' });
     assertEcsSdkError(await rejection(shoot(ecsHttpsClient(srv, plain, pki.ca), third.id)), 'Forbidden.RAM',
                       { anyRamDetail: true });
