@@ -41,6 +41,14 @@ typedef struct secret_keyring secret_keyring;
  * a file that is missing, holds no key, holds a line that is not a key, or
  * can be read or written by group or others. */
 secret_keyring *secret_keyring_load(const char *path, buf *why);
+/* Reads the key file again and, when it is acceptable, puts its keys in
+ * place of the ring's: at once for every thread that seals or opens with
+ * the ring (a seal or open in progress finishes with the old keys, which
+ * are wiped after it). A refused file leaves the ring as it was: 0, or -1
+ * and a one-line reason appended to why. This is how ecshotd's SIGHUP takes
+ * a rotated key file without a restart, and why holders of the ring keep
+ * their pointer. */
+int secret_keyring_reload(secret_keyring *ring, const char *path, buf *why);
 /* Wipes the keys from memory and frees the ring. NULL is fine. */
 void secret_keyring_free(secret_keyring *ring);
 
@@ -48,7 +56,9 @@ void secret_keyring_free(secret_keyring *ring);
  * with O_EXCL at mode 0600: never replaces a file. 0, or -1 and a reason. */
 int secret_keyfile_create(const char *path, buf *why);
 
-/* The fingerprint of the ring's sealing (first) key, NUL-terminated. */
+/* The fingerprint of the ring's sealing (first) key, NUL-terminated. The
+ * text lives as long as the ring; a reload rewrites it, so read it on the
+ * thread that reloads. */
 const char *secret_keyring_fingerprint(const secret_keyring *ring);
 
 /* Seals len bytes under the ring's first key, bound to aad (NUL-terminated,
