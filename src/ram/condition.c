@@ -347,11 +347,12 @@ static int validate_values(const cond_operator *op, const char *key, json_t *val
     if (json_array_size(values) == 0)
         return ram_reject(why, "Statement[%zu].Condition.%s[\"%s\"]: empty array", index,
                           op->name, name);
+    int rc = 0;
     for (size_t i = 0; i < json_array_size(values); i++)
         if (!value_valid(op->family, json_array_get(values, i)))
-            return ram_reject(why, "Statement[%zu].Condition.%s[\"%s\"][%zu]: %s", index,
-                              op->name, name, i, family_complaints[op->family]);
-    return 0;
+            rc = ram_reject(why, "Statement[%zu].Condition.%s[\"%s\"][%zu]: %s", index,
+                            op->name, name, i, family_complaints[op->family]);
+    return rc;
 }
 
 static int validate_operator(const cond_operator *op, json_t *block, size_t index, buf *why)
@@ -362,16 +363,18 @@ static int validate_operator(const cond_operator *op, json_t *block, size_t inde
     enum cond_key id;
     const char *tag;
 
+    int rc = 0;
+
     if (!json_is_object(block))
         return ram_reject(why, "Statement[%zu].Condition.%s: not an object", index, op->name);
     json_object_foreach(block, key, values) {
         if (parse_key(key, &id, &tag) < 0)
-            return ram_reject(why, "Statement[%zu].Condition.%s: unknown key \"%s\"", index,
-                              op->name, ram_printable(key, name, sizeof name));
-        if (validate_values(op, key, values, index, why) < 0)
-            return -1;
+            rc = ram_reject(why, "Statement[%zu].Condition.%s: unknown key \"%s\"", index,
+                            op->name, ram_printable(key, name, sizeof name));
+        else if (validate_values(op, key, values, index, why) < 0)
+            rc = -1;
     }
-    return 0;
+    return rc;
 }
 
 int ram_condition_validate(json_t *condition, size_t index, buf *why)
@@ -380,17 +383,19 @@ int ram_condition_validate(json_t *condition, size_t index, buf *why)
     json_t *block;
     char name[RAM_PRINTABLE_MAX];
 
+    int rc = 0;
+
     if (!json_is_object(condition))
         return ram_reject(why, "Statement[%zu].Condition: not an object", index);
     json_object_foreach(condition, op_name, block) {
         const cond_operator *op = find_operator(op_name);
         if (!op)
-            return ram_reject(why, "Statement[%zu].Condition: unknown operator \"%s\"", index,
-                              ram_printable(op_name, name, sizeof name));
-        if (validate_operator(op, block, index, why) < 0)
-            return -1;
+            rc = ram_reject(why, "Statement[%zu].Condition: unknown operator \"%s\"", index,
+                            ram_printable(op_name, name, sizeof name));
+        else if (validate_operator(op, block, index, why) < 0)
+            rc = -1;
     }
-    return 0;
+    return rc;
 }
 
 /* ---- evaluation -------------------------------------------------------- */

@@ -32,6 +32,9 @@ int ram_reject(buf *why, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(line, sizeof line, fmt, ap);
         va_end(ap);
+        /* Validation names every error it finds, one per line. */
+        if (why->len > 0)
+            buf_putc(why, '\n');
         buf_puts(why, line);
     }
     return -1;
@@ -169,7 +172,7 @@ static int is_statement_element(const char *name)
 }
 
 /* Action, NotAction, Resource, NotResource: a non-empty string or a
- * non-empty array of them. */
+ * non-empty array of them. Every bad item is named. */
 static int validate_patterns(json_t *value, size_t index, const char *name, buf *why)
 {
     if (json_is_string(value)) {
@@ -182,14 +185,15 @@ static int validate_patterns(json_t *value, size_t index, const char *name, buf 
                           name);
     if (json_array_size(value) == 0)
         return ram_reject(why, "Statement[%zu].%s: empty array", index, name);
+    int rc = 0;
     for (size_t i = 0; i < json_array_size(value); i++) {
         json_t *item = json_array_get(value, i);
         if (!json_is_string(item))
-            return ram_reject(why, "Statement[%zu].%s[%zu]: not a string", index, name, i);
-        if (json_string_length(item) == 0)
-            return ram_reject(why, "Statement[%zu].%s[%zu]: empty string", index, name, i);
+            rc = ram_reject(why, "Statement[%zu].%s[%zu]: not a string", index, name, i);
+        else if (json_string_length(item) == 0)
+            rc = ram_reject(why, "Statement[%zu].%s[%zu]: empty string", index, name, i);
     }
-    return 0;
+    return rc;
 }
 
 /* Exactly one of name and not_name, e.g. Action and NotAction. */
@@ -207,32 +211,36 @@ static int validate_pair(json_t *statement, size_t index, const char *name, cons
                  : validate_patterns(negated, index, not_name, why);
 }
 
+/* Checks every element, so that one pass names every error of a
+ * statement; returns -1 when there was any. */
 static int validate_statement(json_t *statement, size_t index, buf *why)
 {
     const char *key;
     json_t *value;
     char name[RAM_PRINTABLE_MAX];
+    int rc = 0;
 
     if (!json_is_object(statement))
         return ram_reject(why, "Statement[%zu]: not an object", index);
     json_object_foreach(statement, key, value) {
         if (!is_statement_element(key))
-            return ram_reject(why, "Statement[%zu]: unknown element \"%s\"", index,
-                              ram_printable(key, name, sizeof name));
+            rc = ram_reject(why, "Statement[%zu]: unknown element \"%s\"", index,
+                            ram_printable(key, name, sizeof name));
     }
     json_t *effect = json_object_get(statement, "Effect");
-    if (!effect)
-        return ram_reject(why, "Statement[%zu]: missing \"Effect\"", index);
     const char *e = json_string_value(effect);
-    if (!e || (strcmp(e, "Allow") != 0 && strcmp(e, "Deny") != 0))
-        return ram_reject(why, "Statement[%zu].Effect: must be \"Allow\" or \"Deny\"", index);
-    if (validate_pair(statement, index, "Action", "NotAction", why) < 0 ||
-        validate_pair(statement, index, "Resource", "NotResource", why) < 0)
-        return -1;
+    if (!effect)
+        rc = ram_reject(why, "Statement[%zu]: missing \"Effect\"", index);
+    else if (!e || (strcmp(e, "Allow") != 0 && strcmp(e, "Deny") != 0))
+        rc = ram_reject(why, "Statement[%zu].Effect: must be \"Allow\" or \"Deny\"", index);
+    if (validate_pair(statement, index, "Action", "NotAction", why) < 0)
+        rc = -1;
+    if (validate_pair(statement, index, "Resource", "NotResource", why) < 0)
+        rc = -1;
     json_t *condition = json_object_get(statement, "Condition");
     if (condition && ram_condition_validate(condition, index, why) < 0)
-        return -1;
-    return 0;
+        rc = -1;
+    return rc;
 }
 
 static int validate_document(json_t *root, buf *why)
@@ -241,17 +249,19 @@ static int validate_document(json_t *root, buf *why)
     json_t *value;
     char name[RAM_PRINTABLE_MAX];
 
+    int rc = 0;
+
     if (!json_is_object(root))
         return ram_reject(why, "document is not a JSON object");
     json_object_foreach(root, key, value) {
         if (strcmp(key, "Version") != 0 && strcmp(key, "Statement") != 0)
-            return ram_reject(why, "unknown element \"%s\"", ram_printable(key, name, sizeof name));
+            rc = ram_reject(why, "unknown element \"%s\"", ram_printable(key, name, sizeof name));
     }
     json_t *version = json_object_get(root, "Version");
     if (!version)
-        return ram_reject(why, "missing \"Version\"");
-    if (!json_is_string(version) || strcmp(json_string_value(version), "1") != 0)
-        return ram_reject(why, "\"Version\" must be \"1\"");
+        rc = ram_reject(why, "missing \"Version\"");
+    else if (!json_is_string(version) || strcmp(json_string_value(version), "1") != 0)
+        rc = ram_reject(why, "\"Version\" must be \"1\"");
     json_t *statements = json_object_get(root, "Statement");
     if (!statements)
         return ram_reject(why, "missing \"Statement\"");
@@ -261,17 +271,21 @@ static int validate_document(json_t *root, buf *why)
         return ram_reject(why, "\"Statement\" has more than %d statements", RAM_STATEMENTS_MAX);
     for (size_t i = 0; i < json_array_size(statements); i++)
         if (validate_statement(json_array_get(statements, i), i, why) < 0)
-            return -1;
-    return 0;
+            rc = -1;
+    return rc;
 }
 
 int ram_policy_validate(const char *document, buf *why)
 {
-    json_t *root = load_document(document, why);
-    if (!root)
-        return -1;
-    int rc = validate_document(root, why);
+    /* The reasons gather in a buffer of their own, so that ram_reject's
+     * line breaks go between them and not after what the caller has. */
+    buf reasons = BUF_INIT;
+    json_t *root = load_document(document, why ? &reasons : NULL);
+    int rc = root ? validate_document(root, why ? &reasons : NULL) : -1;
     json_decref(root);
+    if (why && reasons.len)
+        buf_append(why, reasons.data, reasons.len);
+    buf_free(&reasons);
     return rc;
 }
 
@@ -314,20 +328,24 @@ static int statement_applies(json_t *statement, const char *action, const char *
     return !condition || ram_condition_holds(condition, ctx);
 }
 
+/* The decision of one document, and in *statement the index of the
+ * statement that made it (the first Allow that applies, or the first Deny
+ * that applies, which overrides it). */
 static ram_decision evaluate_document(json_t *root, const char *action, const char *resource,
-                                      const ram_request_context *ctx)
+                                      const ram_request_context *ctx, size_t *statement)
 {
     json_t *statements = json_object_get(root, "Statement");
     int allowed = 0;
 
     for (size_t i = 0; i < json_array_size(statements); i++) {
-        json_t *statement = json_array_get(statements, i);
-        int deny = strcmp(json_string_value(json_object_get(statement, "Effect")), "Deny") == 0;
+        json_t *st = json_array_get(statements, i);
+        int deny = strcmp(json_string_value(json_object_get(st, "Effect")), "Deny") == 0;
         /* Once allowed, only a Deny can change the outcome. */
         if (!deny && allowed)
             continue;
-        if (!statement_applies(statement, action, resource, ctx))
+        if (!statement_applies(st, action, resource, ctx))
             continue;
+        *statement = i;
         if (deny)
             return RAM_EXPLICIT_DENY;
         allowed = 1;
@@ -335,8 +353,8 @@ static ram_decision evaluate_document(json_t *root, const char *action, const ch
     return allowed ? RAM_ALLOW : RAM_IMPLICIT_DENY;
 }
 
-ram_decision ram_policy_evaluate(const char *document, const char *action, const char *resource,
-                                 const ram_request_context *ctx)
+static ram_decision policy_explain(const char *document, const char *action, const char *resource,
+                                   const ram_request_context *ctx, size_t *statement)
 {
     buf why = BUF_INIT;
     ram_decision decision = RAM_IMPLICIT_DENY;
@@ -345,7 +363,7 @@ ram_decision ram_policy_evaluate(const char *document, const char *action, const
         return RAM_IMPLICIT_DENY;
     json_t *root = load_document(document, &why);
     if (root && validate_document(root, &why) == 0)
-        decision = evaluate_document(root, action, resource, ctx);
+        decision = evaluate_document(root, action, resource, ctx, statement);
     else
         log_warn("ram: ignoring a policy that is not valid: %s", buf_cstr(&why));
     json_decref(root);
@@ -353,19 +371,47 @@ ram_decision ram_policy_evaluate(const char *document, const char *action, const
     return decision;
 }
 
+ram_decision ram_policy_evaluate(const char *document, const char *action, const char *resource,
+                                 const ram_request_context *ctx)
+{
+    size_t statement;
+    return policy_explain(document, action, resource, ctx, &statement);
+}
+
+ram_verdict ram_policies_explain(const char *const *documents, size_t count, const char *action,
+                                 const char *resource, const ram_request_context *ctx)
+{
+    ram_verdict v = {RAM_IMPLICIT_DENY, 0, 0};
+
+    if (!documents)
+        return v;
+    for (size_t i = 0; i < count; i++) {
+        size_t statement = 0;
+        ram_decision d = policy_explain(documents[i], action, resource, ctx, &statement);
+        if (d == RAM_EXPLICIT_DENY)
+            return (ram_verdict){RAM_EXPLICIT_DENY, i, statement};
+        if (d == RAM_ALLOW && v.decision != RAM_ALLOW)
+            v = (ram_verdict){RAM_ALLOW, i, statement};
+    }
+    return v;
+}
+
 ram_decision ram_policies_evaluate(const char *const *documents, size_t count, const char *action,
                                    const char *resource, const ram_request_context *ctx)
 {
-    int allowed = 0;
+    return ram_policies_explain(documents, count, action, resource, ctx).decision;
+}
 
-    if (!documents)
-        return RAM_IMPLICIT_DENY;
-    for (size_t i = 0; i < count; i++) {
-        ram_decision d = ram_policy_evaluate(documents[i], action, resource, ctx);
-        if (d == RAM_EXPLICIT_DENY)
-            return RAM_EXPLICIT_DENY;
-        if (d == RAM_ALLOW)
-            allowed = 1;
-    }
-    return allowed ? RAM_ALLOW : RAM_IMPLICIT_DENY;
+ram_verdict ram_session_narrow(ram_verdict identity, ram_verdict session)
+{
+    /* An explicit deny anywhere wins; else both must allow. The identity
+     * policies are reported first, as RAM does, and an allow is theirs:
+     * the session policy only lets it through. */
+    if (identity.decision == RAM_EXPLICIT_DENY)
+        return identity;
+    if (session.decision == RAM_EXPLICIT_DENY)
+        return session;
+    if (identity.decision != RAM_ALLOW || session.decision == RAM_ALLOW)
+        return identity;
+    return session;
 }

@@ -38,7 +38,10 @@ typedef struct ram_request_context {
 int ram_wildcard_match(const char *pattern, const char *text, int ignore_case);
 
 /* Checks that a document is a policy ecshot can evaluate; on failure writes
- * a one-line reason to why (may be NULL) and returns -1. */
+ * to why (may be NULL) one line per error, each naming where it is (JSON
+ * line and column for syntax, the element's path such as
+ * Statement[1].Condition.IpAddress["acs:SourceIp"][0] otherwise), and
+ * returns -1. */
 int ram_policy_validate(const char *document, buf *why);
 
 /* Evaluates one document. A document that does not parse counts as no
@@ -50,5 +53,25 @@ ram_decision ram_policy_evaluate(const char *document, const char *action, const
  * allow, else implicit deny. */
 ram_decision ram_policies_evaluate(const char *const *documents, size_t count, const char *action,
                                    const char *resource, const ram_request_context *ctx);
+
+/* A decision and what made it: for RAM_ALLOW the first statement that
+ * allows, for RAM_EXPLICIT_DENY the first that denies (policy indexes into
+ * the documents given, statement into its Statement array). For an
+ * implicit deny there is no such statement and both are 0. */
+typedef struct ram_verdict {
+    ram_decision decision;
+    size_t policy;
+    size_t statement;
+} ram_verdict;
+
+/* ram_policies_evaluate, with the statement that decided. */
+ram_verdict ram_policies_explain(const char *const *documents, size_t count, const char *action,
+                                 const char *resource, const ram_request_context *ctx);
+
+/* What an STS session may do: the role's policies (identity) narrowed by
+ * the session policy given when the role was assumed. An explicit deny in
+ * either wins; otherwise both must allow. Returns the verdict that decided:
+ * the session's exactly when its decision differs from identity's. */
+ram_verdict ram_session_narrow(ram_verdict identity, ram_verdict session);
 
 #endif

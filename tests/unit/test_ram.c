@@ -997,6 +997,90 @@ static void test_deep_nesting(void **state)
     buf_free(&d);
 }
 
+/* Validation names every error of a document, one per line, in document
+ * order, each with the path to where it is. */
+static void test_validate_names_every_error(void **state)
+{
+    (void)state;
+    buf why = BUF_INIT;
+    const char *d = doc("{'Version':'2','Extra':1,'Statement':["
+                        "{'Effect':'Maybe','Action':['ecs:*',7,''],'Resource':'*'},"
+                        "{'Effect':'Allow','Action':'*','Resource':'*','Bogus':true,"
+                        "'Condition':{'IpAddress':{'acs:SourceIp':['10.0.0.0/8','x']},"
+                        "'NoSuchOp':{},'StringEquals':{'acs:Nope':'a'}}},"
+                        "{'Effect':'Deny','Action':'*'}]}");
+    assert_int_equal(ram_policy_validate(d, &why), -1);
+    assert_string_equal(buf_cstr(&why),
+                        "unknown element \"Extra\"\n"
+                        "\"Version\" must be \"1\"\n"
+                        "Statement[0].Effect: must be \"Allow\" or \"Deny\"\n"
+                        "Statement[0].Action[1]: not a string\n"
+                        "Statement[0].Action[2]: empty string\n"
+                        "Statement[1]: unknown element \"Bogus\"\n"
+                        "Statement[1].Condition.IpAddress[\"acs:SourceIp\"][1]: "
+                        "not an IP address or CIDR block\n"
+                        "Statement[1].Condition: unknown operator \"NoSuchOp\"\n"
+                        "Statement[1].Condition.StringEquals: unknown key \"acs:Nope\"\n"
+                        "Statement[2]: missing \"Resource\" or \"NotResource\"");
+    buf_free(&why);
+}
+
+/* The verdict names the statement that decided: the first Allow that
+ * applies, or the first Deny that applies, across documents in order. */
+static void test_explain_names_the_statement(void **state)
+{
+    (void)state;
+    const char *docs[] = {
+        doc("{'Version':'1','Statement':[{'Effect':'Allow','Action':'ecs:Describe*',"
+            "'Resource':'*'},{'Effect':'Allow','Action':'ecs:GetInstanceScreenshot',"
+            "'Resource':'*'}]}"),
+        doc("{'Version':'1','Statement':[{'Effect':'Allow','Action':'*','Resource':'*'},"
+            "{'Effect':'Deny','Action':'*','Resource':'*:instance/i-secret*'},"
+            "{'Effect':'Deny','Action':'*','Resource':'*:instance/i-secret2'}]}"),
+    };
+    ram_verdict v = ram_policies_explain(docs, 2, ACTION, RESOURCE, NULL);
+    assert_int_equal(v.decision, RAM_ALLOW);
+    assert_int_equal(v.policy, 0);
+    assert_int_equal(v.statement, 1);
+    v = ram_policies_explain(docs, 2, ACTION, "acs:ecs:cn-hangzhou:1:instance/i-secret2", NULL);
+    assert_int_equal(v.decision, RAM_EXPLICIT_DENY);
+    assert_int_equal(v.policy, 1);
+    assert_int_equal(v.statement, 1);
+    v = ram_policies_explain(docs, 1, "ecs:StopInstance", RESOURCE, NULL);
+    assert_int_equal(v.decision, RAM_IMPLICIT_DENY);
+    assert_int_equal(v.policy, 0);
+    assert_int_equal(v.statement, 0);
+    v = ram_policies_explain(docs + 1, 1, "ecs:StopInstance", RESOURCE, NULL);
+    assert_int_equal(v.decision, RAM_ALLOW);
+    assert_int_equal(v.statement, 0);
+    assert_int_equal(ram_policies_explain(NULL, 2, ACTION, RESOURCE, NULL).decision,
+                     RAM_IMPLICIT_DENY);
+}
+
+/* STS: the role's policies narrowed by the session policy. */
+static void test_session_narrowing(void **state)
+{
+    (void)state;
+    const ram_verdict allow = {RAM_ALLOW, 0, 3}, implicit = {RAM_IMPLICIT_DENY, 0, 0},
+                      deny = {RAM_EXPLICIT_DENY, 0, 2};
+    const ram_verdict s_allow = {RAM_ALLOW, 0, 7}, s_implicit = {RAM_IMPLICIT_DENY, 0, 0},
+                      s_deny = {RAM_EXPLICIT_DENY, 0, 9};
+    /* Both allow: the role's statement granted it. */
+    assert_int_equal(ram_session_narrow(allow, s_allow).decision, RAM_ALLOW);
+    assert_int_equal(ram_session_narrow(allow, s_allow).statement, 3);
+    /* The session cannot widen. */
+    assert_int_equal(ram_session_narrow(implicit, s_allow).decision, RAM_IMPLICIT_DENY);
+    /* ... and narrows: an implicit or explicit deny of the session. */
+    assert_int_equal(ram_session_narrow(allow, s_implicit).decision, RAM_IMPLICIT_DENY);
+    assert_int_equal(ram_session_narrow(allow, s_deny).decision, RAM_EXPLICIT_DENY);
+    assert_int_equal(ram_session_narrow(allow, s_deny).statement, 9);
+    /* An explicit deny of the role is reported first. */
+    assert_int_equal(ram_session_narrow(deny, s_deny).statement, 2);
+    assert_int_equal(ram_session_narrow(deny, s_allow).decision, RAM_EXPLICIT_DENY);
+    assert_int_equal(ram_session_narrow(implicit, s_deny).decision, RAM_EXPLICIT_DENY);
+    assert_int_equal(ram_session_narrow(implicit, s_implicit).decision, RAM_IMPLICIT_DENY);
+}
+
 int main(void)
 {
     /* Invalid documents are logged on evaluation; the test expects that. */
@@ -1029,6 +1113,9 @@ int main(void)
         cmocka_unit_test(test_malformed_json),
         cmocka_unit_test(test_size_limits),
         cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_validate_names_every_error),
+        cmocka_unit_test(test_explain_names_the_statement),
+        cmocka_unit_test(test_session_narrowing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
