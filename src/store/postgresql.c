@@ -268,9 +268,15 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_KEY_CREATE] = "INSERT INTO access_keys (id, secret, account_id, user_name, active)"
                         " VALUES ($1, $2, $3, $4, true)",
     [STMT_KEY_SET_ACTIVE] = "UPDATE access_keys SET active = $2::boolean WHERE id = $1",
+    /* Changes no row (so policy_attach answers STORE_CONFLICT) when the
+     * document is another and someone besides user $4 has the policy. */
     [STMT_POLICY_UPSERT] = "INSERT INTO policies (account_id, name, document) VALUES ($1, $2, $3)"
                            " ON CONFLICT (account_id, name)"
-                           " DO UPDATE SET document = excluded.document",
+                           " DO UPDATE SET document = excluded.document"
+                           " WHERE policies.document = excluded.document OR NOT EXISTS ("
+                           "  SELECT 1 FROM policy_attachments a WHERE a.account_id = $1"
+                           "   AND a.policy_name = $2"
+                           "   AND NOT (a.principal_kind = 'user' AND a.principal_name = $4))",
     [STMT_POLICY_ATTACH_USER] = "INSERT INTO policy_attachments"
                                 " (account_id, policy_name, principal_kind, principal_name)"
                                 " VALUES ($1, $2, 'user', $3) ON CONFLICT DO NOTHING",
@@ -1402,9 +1408,12 @@ static int pg_policy_attach(store *s, const char *account_id, const char *user, 
         return STORE_ERROR;
     int result = conn_exec(c, deadline, "BEGIN", "begin");
     if (result == STORE_OK) {
-        const char *policy[3] = {account_id, name, document};
+        const char *policy[4] = {account_id, name, document, user};
         const char *attachment[3] = {account_id, name, user};
-        result = conn_write(c, deadline, STMT_POLICY_UPSERT, 3, policy, "policy_attach", NULL);
+        long changed = 0;
+        result = conn_write(c, deadline, STMT_POLICY_UPSERT, 4, policy, "policy_attach", &changed);
+        if (result == STORE_OK && changed == 0)
+            result = STORE_CONFLICT; /* it would change what others may do */
         if (result == STORE_OK)
             result = conn_write(c, deadline, STMT_POLICY_ATTACH_USER, 3, attachment,
                                 "policy_attach", NULL);

@@ -204,9 +204,15 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_KEY_CREATE] = "INSERT INTO access_keys (id, secret, account_id, user_name, active)"
                         " VALUES (?1, ?2, ?3, ?4, 1)",
     [STMT_KEY_SET_ACTIVE] = "UPDATE access_keys SET active = ?2 WHERE id = ?1",
+    /* Changes no row (so policy_attach answers STORE_CONFLICT) when the
+     * document is another and someone besides user ?4 has the policy. */
     [STMT_POLICY_UPSERT] = "INSERT INTO policies (account_id, name, document) VALUES (?1, ?2, ?3)"
                            " ON CONFLICT (account_id, name)"
-                           " DO UPDATE SET document = excluded.document",
+                           " DO UPDATE SET document = excluded.document"
+                           " WHERE policies.document = excluded.document OR NOT EXISTS ("
+                           "  SELECT 1 FROM policy_attachments a WHERE a.account_id = ?1"
+                           "   AND a.policy_name = ?2"
+                           "   AND NOT (a.principal_kind = 'user' AND a.principal_name = ?4))",
     [STMT_POLICY_ATTACH_USER] = "INSERT INTO policy_attachments"
                                 " (account_id, policy_name, principal_kind, principal_name)"
                                 " VALUES (?1, ?2, 'user', ?3) ON CONFLICT DO NOTHING",
@@ -1058,7 +1064,8 @@ static int pooled_change(store *s, enum stmt_id id, const char *what, int n, con
 }
 
 /* The policy, created or given the new document, and attached to the
- * user: both or neither. */
+ * user: both or neither; STORE_CONFLICT when the new document would change
+ * what others attached to it may do. */
 static int sqlite_policy_attach(store *s, const char *account_id, const char *user,
                                 const char *name, const char *document)
 {
@@ -1068,7 +1075,10 @@ static int sqlite_policy_attach(store *s, const char *account_id, const char *us
         return STORE_ERROR;
     int result = conn_begin(c);
     if (result == STORE_OK) {
-        result = conn_write(c, STMT_POLICY_UPSERT, "policy_attach", 3, account_id, name, document);
+        result = conn_write(c, STMT_POLICY_UPSERT, "policy_attach", 4, account_id, name, document,
+                            user);
+        if (changed_or_not_found(c, result) == STORE_NOT_FOUND)
+            result = STORE_CONFLICT;
         if (result == STORE_OK)
             result = conn_write(c, STMT_POLICY_ATTACH_USER, "policy_attach", 3, account_id, name,
                                 user);

@@ -108,10 +108,12 @@ typedef struct store_driver {
     int (*key_create)(store *s, const char *account_id, const char *user, const char *id,
                       const char *secret);
     int (*key_set_active)(store *s, const char *access_key_id, int active);
-    /* Creates policy NAME with this document, or replaces the document of
-     * the account's policy NAME (for every principal it is attached to),
-     * and attaches it to the user (already attached: fine). The one-step
-     * form of policy_create + policy_attach_to of ecshot 0.2. */
+    /* Creates policy NAME with this document and attaches it to the user
+     * (already attached: fine): the one-step form of ecshot 0.2. When the
+     * account has a policy NAME already, its document is replaced if it is
+     * attached to nobody but this user; if others have it, the same
+     * document just attaches, and another is STORE_CONFLICT: one user's
+     * command never changes another's rights. */
     int (*policy_attach)(store *s, const char *account_id, const char *user, const char *name,
                          const char *document);
     /* Policies as objects. create: STORE_EXISTS when the account has one of

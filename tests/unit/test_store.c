@@ -438,20 +438,26 @@ static void test_policies(void **state)
     policy_doc d;
     assert_int_equal(store_policy_get(s, "1001", "p", &d), STORE_NOT_FOUND);
 
-    /* A policy's name is the account's: attaching "zeta" with another
-     * document to bob gives alice's "zeta" that document too. */
-    assert_int_equal(store_policy_attach(s, "1001", "bob", "zeta", deny), STORE_OK);
+    /* A policy's name is the account's, and one user's attach never
+     * changes another's rights: "zeta" with another document for bob is
+     * refused, with alice's document it is shared; then neither may give
+     * it another document, and alice keeps hers. */
+    assert_int_equal(store_policy_attach(s, "1001", "bob", "zeta", deny), STORE_CONFLICT);
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "bob", "bobs");
+    assert_int_equal(store_policy_attach(s, "1001", "bob", "zeta", allow), STORE_OK);
+    assert_int_equal(store_policy_attach(s, "1001", "alice", "zeta", deny), STORE_CONFLICT);
+    assert_int_equal(store_policy_attach(s, "1001", "bob", "zeta", deny), STORE_CONFLICT);
     assert_int_equal(store_user_policies(s, "1001", "alice", &docs, &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_string_equal(docs[1].name, "zeta");
-    assert_string_equal(docs[1].document, deny);
+    assert_string_equal(docs[1].document, allow);
     store_policies_free(docs, n);
     assert_principal_policies(s, "1001", PRINCIPAL_USER, "bob", "bobs,zeta");
     listing l = {0};
     assert_int_equal(store_policy_list(s, "1001", list_policy, &l), STORE_OK);
     assert_string_equal(l.text, "alpha:1,bobs:1,zeta:2");
     /* Attaching again what is attached already is fine. */
-    assert_int_equal(store_policy_attach(s, "1001", "bob", "zeta", deny), STORE_OK);
+    assert_int_equal(store_policy_attach(s, "1001", "bob", "zeta", allow), STORE_OK);
     store_close(s);
 }
 
