@@ -145,12 +145,19 @@ static void audit_call(api_service *svc, const http_request *req, const param_li
 {
     sig_v3_authorization auth;
     int verified = who->account_id[0] != '\0';
+    /* An STS session is recorded as RAM names it: assumed-role/ROLE/SESSION. */
+    char session_user[sizeof who->role + sizeof who->session + 16];
+    const char *user = who->user;
+    if (who->role[0] != '\0') {
+        snprintf(session_user, sizeof session_user, "assumed-role/%s/%s", who->role, who->session);
+        user = session_user;
+    }
     audit_entry e = {
         .time_ms = wall_at_receipt_us / 1000,
         .request_id = request_id,
         .access_key_id = verified ? who->access_key_id : named_access_key(req, params, &auth),
         .account_id = verified ? who->account_id : NULL,
-        .user = verified ? who->user : NULL,
+        .user = verified ? user : NULL,
         .source_ip = req->peer,
         .action = verified ? request_action(req, who, params) : NULL,
         .instance_id = params_get(params, "InstanceId"),

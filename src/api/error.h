@@ -30,6 +30,9 @@ typedef enum api_error_code {
     API_ERR_INVALID_ACTION,           /* 404 */
     API_ERR_UNSUPPORTED_METHOD,       /* 403 */
     API_ERR_MISSING_SECURITY_TOKEN,   /* 400 */
+    API_ERR_SECURITY_TOKEN_EXPIRED,   /* 400 */
+    API_ERR_SECURITY_TOKEN_MALFORMED, /* 400 */
+    API_ERR_SECURITY_TOKEN_MISMATCH,  /* 400 */
     API_ERR_FORBIDDEN_RAM,            /* 403 */
     API_ERR_INTERNAL,                 /* 500 */
     API_ERR_SERVICE_UNAVAILABLE,      /* 503 */
@@ -46,9 +49,10 @@ typedef enum api_error_code {
  * The V3 SDK hands it to callers as err.accessDeniedDetail. */
 typedef struct access_denied_detail {
     char auth_action[64];          /* "ecs:GetInstanceScreenshot" */
-    char principal_type[32];       /* "SubUser" for a RAM user */
+    char principal_type[32];       /* "SubUser" for a RAM user, "AssumedRoleUser" for STS */
     char principal_owner_id[128];  /* the account */
-    char principal_name[128];      /* the RAM user's name */
+    char principal_name[256];      /* the RAM user's name, or ROLE:SESSION */
+    char policy_type[48];          /* "" reads as AccountLevelIdentityBasedPolicy */
     int explicit_deny;
 } access_denied_detail;
 
@@ -59,7 +63,7 @@ typedef struct api_error {
     access_denied_detail denied; /* Forbidden.RAM only */
 } api_error;
 
-#define API_ERROR_INIT {API_OK, BUF_INIT, 0, {{0}, {0}, {0}, {0}, 0}}
+#define API_ERROR_INIT {API_OK, BUF_INIT, 0, {{0}, {0}, {0}, {0}, {0}, 0}}
 
 /* Sets the code and a detail string (NULL for none); returns -1 so that a
  * stage can write `return api_error_set(err, ..., ...);`. */

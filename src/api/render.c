@@ -70,6 +70,11 @@ int api_render_screenshot(http_response *resp, api_format fmt, const char *reque
 
 #define POLICY_TYPE "AccountLevelIdentityBasedPolicy"
 
+static const char *policy_type(const access_denied_detail *d)
+{
+    return d->policy_type[0] ? d->policy_type : POLICY_TYPE;
+}
+
 static const char *no_permission_type(const access_denied_detail *d)
 {
     return d->explicit_deny ? "ExplicitDeny" : "ImplicitDeny";
@@ -82,7 +87,7 @@ static json_t *denied_detail_json(const access_denied_detail *d)
     json_object_set_new(o, "AuthPrincipalType", json_string(d->principal_type));
     json_object_set_new(o, "AuthPrincipalOwnerId", json_string(d->principal_owner_id));
     json_object_set_new(o, "AuthPrincipalDisplayName", json_string(d->principal_name));
-    json_object_set_new(o, "PolicyType", json_string(POLICY_TYPE));
+    json_object_set_new(o, "PolicyType", json_string(policy_type(d)));
     json_object_set_new(o, "NoPermissionType", json_string(no_permission_type(d)));
     return o;
 }
@@ -97,7 +102,9 @@ static void denied_detail_xml(buf *b, const access_denied_detail *d)
     xml_escape(b, d->principal_owner_id);
     buf_puts(b, "</AuthPrincipalOwnerId><AuthPrincipalDisplayName>");
     xml_escape(b, d->principal_name);
-    buf_puts(b, "</AuthPrincipalDisplayName><PolicyType>" POLICY_TYPE "</PolicyType><NoPermissionType>");
+    buf_puts(b, "</AuthPrincipalDisplayName><PolicyType>");
+    buf_puts(b, policy_type(d));
+    buf_puts(b, "</PolicyType><NoPermissionType>");
     buf_puts(b, no_permission_type(d));
     buf_puts(b, "</NoPermissionType></AccessDeniedDetail>");
 }

@@ -18,7 +18,9 @@
 #include "api/params.h"
 #include "http/http.h"
 #include "limits/limits.h"
+#include "secret/secret.h"
 #include "store/store.h"
+#include "sts/sts.h"
 #include "util/buf.h"
 
 /* ---- percent-encoding for signing (PROTOCOL.md §1.1) ---- */
@@ -83,10 +85,15 @@ int sig_equal(const char *a, const char *b);
 
 typedef enum sig_style { SIG_STYLE_V1 = 1, SIG_STYLE_V3 = 3 } sig_style;
 
+/* Who signed: the account's own key (user and role ""), a RAM user's key,
+ * or the temporary credentials of an STS session of a role. */
 typedef struct principal {
     char access_key_id[STORE_ID_MAX];
     char account_id[STORE_ID_MAX];
-    char user[STORE_ID_MAX];   /* "" when the account's own key signed */
+    char user[STORE_ID_MAX];   /* "" unless a RAM user's key signed */
+    char role[STORE_ID_MAX];   /* "" unless STS credentials signed */
+    char session[STS_SESSION_NAME_MAX + 1];
+    char session_policy[STS_POLICY_MAX + 1];   /* "" when the session has none */
     sig_style style;
 } principal;
 
@@ -94,14 +101,17 @@ typedef struct auth_context {
     store *store;
     limits *limits;
     time_t (*now)(void);       /* wall clock; replaceable in tests */
+    /* The master keyring that opens STS tokens; NULL refuses them. */
+    const secret_keyring *keyring;
 } auth_context;
 
 /* Verifies the request's signature, timestamp and nonce, in that order of
  * cost: the style is picked (Authorization ACS3-... → V3, else a Signature
  * parameter → V1, else IncompleteSignature), the common parameters checked,
- * the key looked up, the signature compared in constant time, and only a
- * request whose signature is good claims its nonce. params holds query and
- * body parameters together. Returns 0 and fills *who, or -1 and fills *err. */
+ * the key looked up (for an STS.… key: its SecurityToken opened), the
+ * signature compared in constant time, and only a request whose signature
+ * is good claims its nonce. params holds query and body parameters
+ * together. Returns 0 and fills *who, or -1 and fills *err. */
 int auth_verify(const auth_context *ctx, const http_request *req, const param_list *params,
                 principal *who, api_error *err);
 

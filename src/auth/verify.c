@@ -5,7 +5,13 @@
  * asked for the key, the key before the HMAC, and the nonce is claimed
  * only by a request whose signature is good, so that nobody can burn
  * another caller's nonces with unsigned requests. Every failure maps to one
- * of Alibaba's gateway codes; a backend failure fails closed. */
+ * of Alibaba's gateway codes; a backend failure fails closed.
+ *
+ * STS credentials (an "STS." AccessKeyId) are not in the store: their
+ * secret comes out of the SecurityToken the request carries, which only the
+ * master key opens (sts.h). The token is read where the stored key would
+ * be, after the cheap checks and before the signature, and it is signed
+ * like every other parameter or x-acs-* header. */
 #include "auth/auth.h"
 
 #include <stdio.h>
@@ -13,6 +19,7 @@
 
 #include <openssl/crypto.h>
 
+#include "util/log.h"
 #include "util/timeutil.h"
 
 #define API_VERSION "2014-05-26"
@@ -102,12 +109,72 @@ static int claim_nonce(const auth_context *ctx, const char *key_id, const char *
     }
 }
 
-static void fill_principal(principal *who, const access_key *key, sig_style style)
+/* The credentials a request names: a stored AccessKey, or the temporary
+ * ones its SecurityToken carries. */
+typedef struct credentials {
+    access_key key;          /* for STS: id, secret and account from the token */
+    sts_credentials sts;     /* filled when temporary */
+    int temporary;
+} credentials;
+
+static void credentials_clear(credentials *c)
+{
+    OPENSSL_cleanse(c->key.secret, sizeof c->key.secret);
+    sts_credentials_clear(&c->sts);
+}
+
+static int token_failure(int sts_result, api_error *err)
+{
+    switch (sts_result) {
+    case STS_MALFORMED: return api_error_set(err, API_ERR_SECURITY_TOKEN_MALFORMED, NULL);
+    case STS_MISMATCH: return api_error_set(err, API_ERR_SECURITY_TOKEN_MISMATCH, NULL);
+    case STS_EXPIRED: return api_error_set(err, API_ERR_SECURITY_TOKEN_EXPIRED, NULL);
+    default: return api_error_set(err, API_ERR_INTERNAL, NULL);
+    }
+}
+
+/* token: the request's SecurityToken (NULL when it has none). A token sent
+ * with a long-term key is refused as the gateway refuses it: the request
+ * is an STS one whose key is not the token's. */
+static int resolve_credentials(const auth_context *ctx, const char *key_id, const char *token,
+                               credentials *c, api_error *err)
+{
+    memset(c, 0, sizeof *c);
+    if (!sts_is_temporary_key(key_id)) {
+        if (!token)
+            return lookup_key(ctx, key_id, &c->key, err);
+        int rc = sts_token_open(ctx->keyring, token, key_id, ctx->now(), &c->sts);
+        credentials_clear(c);
+        return token_failure(rc == STS_OK ? STS_MISMATCH : rc, err);
+    }
+    if (!token)
+        return api_error_set(err, API_ERR_MISSING_SECURITY_TOKEN, NULL);
+    if (!ctx->keyring) {
+        log_error("auth: an STS request, but this server holds no master key to open tokens");
+        return api_error_set(err, API_ERR_INTERNAL, NULL);
+    }
+    int rc = sts_token_open(ctx->keyring, token, key_id, ctx->now(), &c->sts);
+    if (rc != STS_OK)
+        return token_failure(rc, err);
+    c->temporary = 1;
+    c->key.active = 1;
+    memcpy(c->key.id, c->sts.access_key_id, sizeof c->key.id);
+    memcpy(c->key.secret, c->sts.secret, sizeof c->key.secret);
+    memcpy(c->key.account_id, c->sts.account_id, sizeof c->key.account_id);
+    return 0;
+}
+
+static void fill_principal(principal *who, const credentials *c, sig_style style)
 {
     memset(who, 0, sizeof *who);
-    snprintf(who->access_key_id, sizeof who->access_key_id, "%s", key->id);
-    snprintf(who->account_id, sizeof who->account_id, "%s", key->account_id);
-    snprintf(who->user, sizeof who->user, "%s", key->user);
+    snprintf(who->access_key_id, sizeof who->access_key_id, "%s", c->key.id);
+    snprintf(who->account_id, sizeof who->account_id, "%s", c->key.account_id);
+    snprintf(who->user, sizeof who->user, "%s", c->key.user);
+    if (c->temporary) {
+        snprintf(who->role, sizeof who->role, "%s", c->sts.role);
+        snprintf(who->session, sizeof who->session, "%s", c->sts.session);
+        snprintf(who->session_policy, sizeof who->session_policy, "%s", c->sts.policy);
+    }
     who->style = style;
 }
 
@@ -164,18 +231,20 @@ static int verify_v1(const auth_context *ctx, const http_request *req, const par
     if (check_time(ctx, timestamp, &ts, err) != 0)
         return -1;
 
-    access_key key;
-    if (lookup_key(ctx, key_id, &key, err) != 0)
+    credentials c;
+    const char *token = param_text(params, "SecurityToken", &present);
+    if (present && !token)
+        return api_error_set(err, API_ERR_SECURITY_TOKEN_MALFORMED, NULL);
+    if (resolve_credentials(ctx, key_id, token, &c, err) != 0)
         return -1;
 
-    int rc = v1_check_signature(req, params, key.secret, err);
-    OPENSSL_cleanse(key.secret, sizeof key.secret);
-    if (rc != 0)
-        return -1;
-    if (claim_nonce(ctx, key.id, nonce, ts, err) != 0)
-        return -1;
-    fill_principal(who, &key, SIG_STYLE_V1);
-    return 0;
+    int rc = v1_check_signature(req, params, c.key.secret, err);
+    if (rc == 0)
+        rc = claim_nonce(ctx, c.key.id, nonce, ts, err);
+    if (rc == 0)
+        fill_principal(who, &c, SIG_STYLE_V1);
+    credentials_clear(&c);
+    return rc;
 }
 
 /* ---- V3 ---- */
@@ -305,8 +374,9 @@ static int v3_verify_gathered(const auth_context *ctx, const http_request *req,
                               api_error *err)
 {
     const char *nonce = http_request_header(req, "x-acs-signature-nonce");
+    const char *token = http_request_header(req, "x-acs-security-token");
     time_t ts;
-    access_key key;
+    credentials c;
 
     if (strcmp(http_request_header(req, "x-acs-version"), API_VERSION) != 0)
         return api_error_set(err, API_ERR_INVALID_VERSION, NULL);
@@ -314,14 +384,20 @@ static int v3_verify_gathered(const auth_context *ctx, const http_request *req,
         return api_error_set(err, API_ERR_INVALID_PARAMETER, "x-acs-signature-nonce");
     if (check_time(ctx, http_request_header(req, "x-acs-date"), &ts, err) != 0)
         return -1;
-    if (lookup_key(ctx, v3->auth.credential, &key, err) != 0)
+    if (token && *token == '\0')
+        token = NULL;
+    /* An unsigned token could be swapped by whoever replays the request. */
+    if (token && !is_listed(v3->names, v3->header_count, "x-acs-security-token"))
+        return api_error_set(err, API_ERR_INCOMPLETE_SIGNATURE, NULL);
+    if (resolve_credentials(ctx, v3->auth.credential, token, &c, err) != 0)
         return -1;
-    int rc = v3_check_signature(req, params, v3, key.secret, err);
-    OPENSSL_cleanse(key.secret, sizeof key.secret);
-    if (rc != 0 || claim_nonce(ctx, key.id, nonce, ts, err) != 0)
-        return -1;
-    fill_principal(who, &key, SIG_STYLE_V3);
-    return 0;
+    int rc = v3_check_signature(req, params, v3, c.key.secret, err);
+    if (rc == 0)
+        rc = claim_nonce(ctx, c.key.id, nonce, ts, err);
+    if (rc == 0)
+        fill_principal(who, &c, SIG_STYLE_V3);
+    credentials_clear(&c);
+    return rc;
 }
 
 static int verify_v3(const auth_context *ctx, const http_request *req, const char *authorization,

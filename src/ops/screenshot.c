@@ -95,30 +95,58 @@ static int stage_look_up(const ops_context *ctx, const principal *who, const scr
     return 0;
 }
 
+/* The documents of a policy list, as the evaluator takes them. */
+static const char **policy_texts(const policy_doc *docs, size_t count)
+{
+    const char **texts = calloc(count ? count : 1, sizeof *texts);
+    for (size_t i = 0; texts && i < count; i++)
+        texts[i] = docs[i].document;
+    return texts;
+}
+
+/* RAM for a RAM user (its policies) or an STS session (its role's
+ * policies, narrowed by the session policy). The root never gets here. */
+static int evaluate_caller(const ops_context *ctx, const principal *who, const char *resource,
+                           const ram_request_context *rc, ram_verdict *v, int *by_session,
+                           api_error *err)
+{
+    int role = who->role[0] != '\0';
+    policy_doc *docs = NULL;
+    size_t count = 0;
+    if (store_principal_policies(ctx->store, who->account_id, role ? PRINCIPAL_ROLE : PRINCIPAL_USER,
+                                 role ? who->role : who->user, &docs, &count) == STORE_ERROR)
+        return api_error_set(err, API_ERR_SERVICE_UNAVAILABLE, NULL);
+    const char **texts = policy_texts(docs, count);
+    if (!texts) {
+        store_policies_free(docs, count);
+        return api_error_set(err, API_ERR_INTERNAL, NULL);
+    }
+    *v = ram_policies_explain(texts, count, ACTION_NAME, resource, rc);
+    *by_session = 0;
+    if (role && who->session_policy[0] != '\0') {
+        const char *session[] = {who->session_policy};
+        ram_verdict sv = ram_policies_explain(session, 1, ACTION_NAME, resource, rc);
+        ram_verdict narrowed = ram_session_narrow(*v, sv);
+        *by_session = narrowed.decision != v->decision;
+        *v = narrowed;
+    }
+    free(texts);
+    store_policies_free(docs, count);
+    return 0;
+}
+
 static int stage_authorize(const ops_context *ctx, const ops_caller *caller,
                            const screenshot_args *a, const instance *inst, int visible,
                            api_error *err)
 {
     const principal *who = caller->who;
-    if (who->user[0] == '\0')
+    if (who->user[0] == '\0' && who->role[0] == '\0')
         return 0; /* the account's own key may do anything in its account */
 
     char resource[STORE_ID_MAX * 3 + 64];
     snprintf(resource, sizeof resource, "acs:ecs:%s:%s:instance/%s", a->region->value,
              who->account_id, a->instance_id->value);
 
-    policy_doc *docs = NULL;
-    size_t count = 0;
-    if (store_user_policies(ctx->store, who->account_id, who->user, &docs, &count) == STORE_ERROR)
-        return api_error_set(err, API_ERR_SERVICE_UNAVAILABLE, NULL);
-
-    const char **texts = calloc(count ? count : 1, sizeof *texts);
-    if (!texts) {
-        store_policies_free(docs, count);
-        return api_error_set(err, API_ERR_INTERNAL, NULL);
-    }
-    for (size_t i = 0; i < count; i++)
-        texts[i] = docs[i].document;
     const char *tag_keys[STORE_TAGS_MAX], *tag_values[STORE_TAGS_MAX];
     size_t tag_count = visible ? inst->tag_count : 0;
     for (size_t i = 0; i < tag_count; i++) {
@@ -135,18 +163,27 @@ static int stage_authorize(const ops_context *ctx, const ops_caller *caller,
         .tag_values = tag_values,
         .tag_count = tag_count,
     };
-    ram_decision d = ram_policies_evaluate(texts, count, ACTION_NAME, resource, &rc);
-    free(texts);
-    store_policies_free(docs, count);
-    if (d == RAM_ALLOW)
+    ram_verdict v;
+    int by_session = 0;
+    if (evaluate_caller(ctx, who, resource, &rc, &v, &by_session, err) != 0)
+        return -1;
+    if (v.decision == RAM_ALLOW)
         return 0;
     api_error_set(err, API_ERR_FORBIDDEN_RAM, NULL);
     access_denied_detail *dd = &err->denied;
     snprintf(dd->auth_action, sizeof dd->auth_action, "%s", ACTION_NAME);
-    snprintf(dd->principal_type, sizeof dd->principal_type, "SubUser");
     snprintf(dd->principal_owner_id, sizeof dd->principal_owner_id, "%s", who->account_id);
-    snprintf(dd->principal_name, sizeof dd->principal_name, "%s", who->user);
-    dd->explicit_deny = d == RAM_EXPLICIT_DENY;
+    if (who->role[0] != '\0') {
+        /* RAM names an assumed role's caller ROLE:SESSION. */
+        snprintf(dd->principal_type, sizeof dd->principal_type, "AssumedRoleUser");
+        snprintf(dd->principal_name, sizeof dd->principal_name, "%s:%s", who->role, who->session);
+    } else {
+        snprintf(dd->principal_type, sizeof dd->principal_type, "SubUser");
+        snprintf(dd->principal_name, sizeof dd->principal_name, "%s", who->user);
+    }
+    if (by_session)
+        snprintf(dd->policy_type, sizeof dd->policy_type, "SessionPolicy");
+    dd->explicit_deny = v.decision == RAM_EXPLICIT_DENY;
     return -1;
 }
 

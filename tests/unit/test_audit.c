@@ -479,7 +479,9 @@ static time_t real_now(void)
 
 /* A V1 GET signed with secret, carrying a SecurityToken; returns the
  * query string (malloc'd) and the Signature it carries. */
-static char *signed_query(const char *secret, char signature[SIG_V1_B64_LEN + 1])
+/* A V1 query signed with secret; with_token adds a SecurityToken, which
+ * with this long-term key the gateway refuses (and the log must not keep). */
+static char *signed_query(const char *secret, int with_token, char signature[SIG_V1_B64_LEN + 1])
 {
     char ts[32], nonce[40], unsigned_q[1024];
     time_t now = time(NULL);
@@ -489,10 +491,10 @@ static char *signed_query(const char *secret, char signature[SIG_V1_B64_LEN + 1]
     snprintf(nonce, sizeof nonce, "nonce-%ld-%d", (long)now, rand());
     snprintf(unsigned_q, sizeof unsigned_q,
              "AccessKeyId=LTAIauditTestKey000000&Action=GetInstanceScreenshot&Format=JSON"
-             "&InstanceId=i-bp1gbz20g229bvu5abcd&RegionId=cn-hangzhou&SecurityToken=" TOKEN
+             "&InstanceId=i-bp1gbz20g229bvu5abcd&RegionId=cn-hangzhou%s"
              "&SignatureMethod=HMAC-SHA1&SignatureNonce=%s&SignatureVersion=1.0&Timestamp=%s"
              "&Version=2014-05-26",
-             nonce, ts);
+             with_token ? "&SecurityToken=" TOKEN : "", nonce, ts);
     param_list pl = PARAM_LIST_INIT;
     assert_int_equal(params_decode(&pl, unsigned_q, strlen(unsigned_q), 0), 0);
     buf sts = BUF_INIT, enc = BUF_INIT;
@@ -564,25 +566,29 @@ static void api_calls_leave_lines_without_secrets(void **state)
 {
     api_fixture *f = *state;
     f->svc.auth.now = real_now;
-    char good_sig[SIG_V1_B64_LEN + 1], bad_sig[SIG_V1_B64_LEN + 1];
-    char *good = signed_query(SECRET, good_sig);
-    char *bad = signed_query("someOtherSecret000000000000000", bad_sig);
-    assert_int_equal(call(f, good), 404); /* signed right; no such instance */
-    assert_int_equal(call(f, bad), 400);  /* SignatureDoesNotMatch */
-    assert_int_equal(call(f, ""), 400);   /* IncompleteSignature */
+    char good_sig[SIG_V1_B64_LEN + 1], bad_sig[SIG_V1_B64_LEN + 1], token_sig[SIG_V1_B64_LEN + 1];
+    char *good = signed_query(SECRET, 0, good_sig);
+    char *bad = signed_query("someOtherSecret000000000000000", 0, bad_sig);
+    char *token = signed_query(SECRET, 1, token_sig);
+    assert_int_equal(call(f, good), 404);  /* signed right; no such instance */
+    assert_int_equal(call(f, bad), 400);   /* SignatureDoesNotMatch */
+    assert_int_equal(call(f, ""), 400);    /* IncompleteSignature */
+    assert_int_equal(call(f, token), 400); /* InvalidSecurityToken.Malformed */
     free(good);
     free(bad);
+    free(token);
 
     char *text = slurp(f->log_path);
-    assert_int_equal(count_lines(text), 3);
+    assert_int_equal(count_lines(text), 4);
     /* Nothing that signs or could sign a request. */
     assert_null(strstr(text, SECRET));
     assert_null(strstr(text, TOKEN));
-    assert_null(strstr(text, "SecurityToken"));
+    assert_null(strstr(text, "\"SecurityToken\""));
     assert_null(strstr(text, "SignatureNonce"));
     assert_null(strstr(text, "nonce-"));
     assert_null(strstr(text, good_sig));
     assert_null(strstr(text, bad_sig));
+    assert_null(strstr(text, token_sig));
 
     json_t *o = line_at(text, 0);
     assert_int_equal(json_object_size(o), 11);
@@ -614,6 +620,12 @@ static void api_calls_leave_lines_without_secrets(void **state)
     expect_field(o, "action", NULL);
     expect_field(o, "instanceId", NULL);
     expect_field(o, "code", "IncompleteSignature");
+    json_decref(o);
+
+    o = line_at(text, 3);
+    expect_field(o, "accessKeyId", "LTAIauditTestKey000000");
+    expect_field(o, "principal", NULL);
+    expect_field(o, "code", "InvalidSecurityToken.Malformed");
     json_decref(o);
     free(text);
 }

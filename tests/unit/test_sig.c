@@ -576,6 +576,8 @@ static const store_driver failing_store_driver = {.scheme = "failing:", .key_get
 typedef struct fixture {
     char dir[64];
     char db[128];
+    char master_key[128];
+    secret_keyring *ring;
     store *st;
     limits *lim;
     auth_context ctx;
@@ -593,6 +595,10 @@ static int group_setup(void **state)
     if (!mkdtemp(fx.dir))
         return -1;
     snprintf(fx.db, sizeof fx.db, "%s/store.db", fx.dir);
+    snprintf(fx.master_key, sizeof fx.master_key, "%s/master.key", fx.dir);
+    if (secret_keyfile_create(fx.master_key, NULL) != 0 ||
+        !(fx.ring = secret_keyring_load(fx.master_key, NULL)))
+        return -1;
     snprintf(url, sizeof url, "sqlite:%s", fx.db);
     fx.st = store_open(url);
     if (!fx.st)
@@ -617,6 +623,8 @@ static int group_teardown(void **state)
     static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
     char path[160];
     store_close(fx.st);
+    secret_keyring_free(fx.ring);
+    unlink(fx.master_key);
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
         snprintf(path, sizeof path, "%s%s", fx.db, suffixes[i]);
         unlink(path);
@@ -636,6 +644,7 @@ static int test_setup(void **state)
     fx.ctx.store = fx.st;
     fx.ctx.limits = fx.lim;
     fx.ctx.now = fake_now;
+    fx.ctx.keyring = fx.ring;
     api_error e = API_ERROR_INIT;
     fx.err = e;
     memset(&fx.who, 0, sizeof fx.who);
@@ -856,10 +865,13 @@ static void test_verify_v1_variants(void **state)
     /* Same nonce is used again below, so a fresh cache per variant. */
     limits_close(fx.lim);
     fx.ctx.limits = fx.lim = limits_open("memory:");
+    /* The vector's token is an example, not one this server issued: it is
+     * refused as such, before the signature (the signing itself is
+     * checked in test_v1_row3). */
     v1_row3_request(&r);
     add_param(&r.params, "SecurityToken", "CAIS+token/abc==", 0);
     set_param(&r.params, "Signature", "XSeG3MMjmbszF0WZwEqOj2IfuFk=");
-    assert_int_equal(verify(&r), 0);
+    assert_refused_with(&r, API_ERR_SECURITY_TOKEN_MALFORMED, NULL);
     request_free(&r);
 
     limits_close(fx.lim);
@@ -1177,10 +1189,10 @@ static void test_verify_v3_body_and_extra_headers(void **state)
     request_header(&r, "x-acs-content-sha256", hash);
     request_header(&r, "content-type", "application/x-www-form-urlencoded");
     request_header(&r, "x-acs-credentials-provider", "static_ak");
-    request_header(&r, "x-acs-security-token", "CAIS+token/abc==");
+    request_header(&r, "x-acs-caller-sdk-source", "tea-ts");
     v3_sign(&r, "aliceKey", "aliceSecret",
-            "content-type;host;x-acs-action;x-acs-content-sha256;x-acs-credentials-provider;"
-            "x-acs-date;x-acs-security-token;x-acs-signature-nonce;x-acs-version");
+            "content-type;host;x-acs-action;x-acs-caller-sdk-source;x-acs-content-sha256;"
+            "x-acs-credentials-provider;x-acs-date;x-acs-signature-nonce;x-acs-version");
     assert_int_equal(verify(&r), 0);
     assert_string_equal(fx.who.user, "alice");
     request_free(&r);
@@ -1312,6 +1324,142 @@ static void test_verify_v3_keys(void **state)
 
 #define E2E(t) cmocka_unit_test_setup_teardown(t, test_setup, test_teardown)
 
+/* ---- STS ---- */
+
+/* A session of role ops of account 1234567890, issued at `at` for 900 s. */
+static void sts_session(time_t at, const char *policy, sts_credentials *c, buf *token)
+{
+    role_info role = {.account_id = "1234567890", .name = "ops", .max_session_s = 3600};
+    buf_reset(token);
+    assert_int_equal(sts_issue(fx.ring, &role, "alice", 900, policy, at, c, token), STS_OK);
+}
+
+/* V1 row 3 signed with temporary credentials and carrying token (NULL: none). */
+static void v1_sts_request(request *r, const sts_credentials *c, const char *token)
+{
+    v1_row3_request(r);
+    set_param(&r->params, "AccessKeyId", c->access_key_id);
+    if (token)
+        add_param(&r->params, "SecurityToken", token, 0);
+    v1_sign(r, c->secret);
+}
+
+static void test_verify_sts_v1(void **state)
+{
+    (void)state;
+    sts_credentials a, b;
+    buf ta = BUF_INIT, tb = BUF_INIT;
+    sts_session(T_2024 - 60, "{\"Version\":\"1\",\"Statement\":[]}", &a, &ta);
+    sts_session(T_2024 - 60, NULL, &b, &tb);
+    request r;
+
+    v1_sts_request(&r, &a, buf_cstr(&ta));
+    assert_int_equal(verify(&r), 0);
+    assert_string_equal(fx.who.access_key_id, a.access_key_id);
+    assert_string_equal(fx.who.account_id, "1234567890");
+    assert_string_equal(fx.who.user, "");
+    assert_string_equal(fx.who.role, "ops");
+    assert_string_equal(fx.who.session, "alice");
+    assert_string_equal(fx.who.session_policy, "{\"Version\":\"1\",\"Statement\":[]}");
+    assert_refused_with(&r, API_ERR_SIGNATURE_NONCE_USED, NULL);
+    request_free(&r);
+
+    limits_close(fx.lim);
+    fx.ctx.limits = fx.lim = limits_open("memory:");
+    v1_sts_request(&r, &a, NULL);
+    assert_refused_with(&r, API_ERR_MISSING_SECURITY_TOKEN, NULL);
+    request_free(&r);
+    v1_sts_request(&r, &a, "");
+    assert_refused_with(&r, API_ERR_MISSING_SECURITY_TOKEN, NULL);
+    request_free(&r);
+    v1_sts_request(&r, &a, "CAIS+token/abc==");
+    assert_refused_with(&r, API_ERR_SECURITY_TOKEN_MALFORMED, NULL);
+    request_free(&r);
+    v1_sts_request(&r, &a, buf_cstr(&tb));
+    assert_refused_with(&r, API_ERR_SECURITY_TOKEN_MISMATCH, NULL);
+    request_free(&r);
+    /* A good token, a wrong secret. */
+    v1_sts_request(&r, &a, buf_cstr(&ta));
+    set_param(&r.params, "Signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    assert_refused_with(&r, API_ERR_SIGNATURE_DOES_NOT_MATCH, ANY_DETAIL);
+    request_free(&r);
+    /* A long-term key with a session's token. */
+    v1_row3_request(&r);
+    add_param(&r.params, "SecurityToken", buf_cstr(&ta), 0);
+    v1_sign(&r, "testAccessKeySecret");
+    assert_refused_with(&r, API_ERR_SECURITY_TOKEN_MISMATCH, NULL);
+    request_free(&r);
+    /* A decoded %00 in the token is never the token. */
+    v1_sts_request(&r, &a, NULL);
+    add_param(&r.params, "SecurityToken", "", 0);
+    param *nul = &r.params.items[r.params.count - 1];
+    free(nul->value);
+    nul->value = malloc(8);
+    assert_non_null(nul->value);
+    memcpy(nul->value, "ecs1:\0x", 8);
+    nul->value_len = 7;
+    assert_refused_with(&r, API_ERR_SECURITY_TOKEN_MALFORMED, NULL);
+    request_free(&r);
+
+    /* Expired: a session that ended before the request. */
+    sts_credentials old;
+    buf told = BUF_INIT;
+    sts_session(T_2024 - 900, NULL, &old, &told);
+    v1_sts_request(&r, &old, buf_cstr(&told));
+    assert_refused_with(&r, API_ERR_SECURITY_TOKEN_EXPIRED, NULL);
+    request_free(&r);
+    /* A server without the master key cannot open any. */
+    fx.ctx.keyring = NULL;
+    v1_sts_request(&r, &a, buf_cstr(&ta));
+    assert_refused_with(&r, API_ERR_INTERNAL, NULL);
+    request_free(&r);
+    buf_free(&ta);
+    buf_free(&tb);
+    buf_free(&told);
+}
+
+static void test_verify_sts_v3(void **state)
+{
+    (void)state;
+    sts_credentials a;
+    buf ta = BUF_INIT;
+    sts_session(T_2024 - 60, NULL, &a, &ta);
+    static const char with_token[] = "host;x-acs-action;x-acs-content-sha256;x-acs-date;"
+                                     "x-acs-security-token;x-acs-signature-nonce;x-acs-version";
+    request r;
+    v3_row2_request(&r);
+    request_header(&r, "x-acs-security-token", buf_cstr(&ta));
+    v3_sign(&r, a.access_key_id, a.secret, with_token);
+    assert_int_equal(verify(&r), 0);
+    assert_string_equal(fx.who.role, "ops");
+    assert_int_equal(fx.who.style, SIG_STYLE_V3);
+    request_free(&r);
+
+    /* Sent but not signed: whoever replays it could swap it. */
+    limits_close(fx.lim);
+    fx.ctx.limits = fx.lim = limits_open("memory:");
+    v3_row2_request(&r);
+    request_header(&r, "x-acs-security-token", buf_cstr(&ta));
+    v3_sign(&r, a.access_key_id, a.secret, v3_signed_six);
+    assert_refused_with(&r, API_ERR_INCOMPLETE_SIGNATURE, NULL);
+    request_free(&r);
+    v3_row2_request(&r);
+    v3_sign(&r, a.access_key_id, a.secret, v3_signed_six);
+    assert_refused_with(&r, API_ERR_MISSING_SECURITY_TOKEN, NULL);
+    request_free(&r);
+    v3_row2_request(&r);
+    request_header(&r, "x-acs-security-token", "");
+    v3_sign(&r, a.access_key_id, a.secret, with_token);
+    assert_refused_with(&r, API_ERR_MISSING_SECURITY_TOKEN, NULL);
+    request_free(&r);
+    v3_row2_request(&r);
+    request_header(&r, "x-acs-security-token", "garbage");
+    v3_sign(&r, a.access_key_id, a.secret, with_token);
+    assert_refused_with(&r, API_ERR_SECURITY_TOKEN_MALFORMED, NULL);
+    request_free(&r);
+    buf_free(&ta);
+}
+
 int main(void)
 {
     const struct CMUnitTest pure[] = {
@@ -1353,6 +1501,8 @@ int main(void)
         E2E(test_verify_v3_signed_headers),
         E2E(test_verify_v3_header_values),
         E2E(test_verify_v3_keys),
+        E2E(test_verify_sts_v1),
+        E2E(test_verify_sts_v3),
     };
     int failed = cmocka_run_group_tests_name("signatures", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("auth_verify", e2e, group_setup, group_teardown);
