@@ -5,7 +5,9 @@
  *   user create ACCOUNT_ID USER
  *   key create ACCOUNT_ID[/USER] [--id AK --secret SK]      prints "AK SK"
  *   key disable AK  |  key enable AK
- *   policy attach ACCOUNT_ID/USER FILE.json [--name NAME]
+ *   policy create|list|show|attach|detach|delete|simulate ...    (policy.c)
+ *   role create|list|delete ...                                  (role.c)
+ *   sts assume-role ACCOUNT_ID/ROLE --session NAME ...           (sts.c)
  *   instance add INSTANCE_ID --region REGION --account ACCOUNT_ID --type TYPE
  *                --console CONSOLE_URL [--status STATUS] [--tag KEY=VALUE]...
  *   instance set-status INSTANCE_ID STATUS
@@ -20,6 +22,7 @@
  * to stderr and returns 1, or 2 when the command itself was given wrongly.
  * When the store fails it has logged the reason itself, in one line. */
 #include "cli/cli.h"
+#include "cli/admin.h"
 #include "cli/import_libvirt.h"
 
 #include <errno.h>
@@ -39,31 +42,11 @@
 #include "store/store.h"
 #include "util/buf.h"
 
-#define EXIT_FAILED 1
-#define EXIT_USAGE 2
-
-/* RAM allows policy documents of 6144 characters; the file may carry more
- * layout than that, but nothing near this. */
-#define POLICY_FILE_MAX (64 * 1024)
-
 /* Alibaba's shape: "LTAI" and 20 more characters, a 30-character secret. */
 #define KEY_ID_PREFIX "LTAI"
 #define KEY_ID_RANDOM 20
 #define KEY_SECRET_LEN 30
 #define KEY_CREATE_ATTEMPTS 3 /* a generated id that exists already is drawn again */
-
-#define ACCOUNT_RULE "1 to 127 printable ASCII characters without space, '/' or ':'"
-#define ID_RULE "1 to 127 printable ASCII characters without space"
-
-typedef struct command command;
-
-struct command {
-    const char *noun;
-    const char *verb;  /* NULL: the noun alone is the command */
-    const char *args;  /* what follows noun and verb, for the usage line */
-    /* argv holds only what follows noun and verb. */
-    int (*run)(const command *cmd, const char *url, int argc, char **argv);
-};
 
 /* ---- messages ---- */
 
@@ -79,119 +62,6 @@ int cli_fail(int status, const char *fmt, ...)
             *p = '?';
     fprintf(stderr, "ecshot: %s\n", line);
     return status;
-}
-
-static int usage_error(const command *cmd)
-{
-    return cli_fail(EXIT_USAGE, "usage: ecshot --store URL %s%s%s%s%s", cmd->noun,
-                cmd->verb ? " " : "", cmd->verb ? cmd->verb : "", *cmd->args ? " " : "",
-                cmd->args);
-}
-
-/* The line for a store result other than STORE_OK. On STORE_ERROR the store
- * has already said why. */
-static int store_failed(int rc, const char *subject, const char *when_invalid)
-{
-    switch (rc) {
-    case STORE_NOT_FOUND:
-        return cli_fail(EXIT_FAILED, "%s not found", subject);
-    case STORE_EXISTS:
-        return cli_fail(EXIT_FAILED, "%s already exists", subject);
-    case STORE_INVALID:
-        return cli_fail(EXIT_FAILED, "%s", when_invalid);
-    default:
-        return EXIT_FAILED;
-    }
-}
-
-/* ---- arguments ---- */
-
-/* A named option: "--name VALUE" or "--name=VALUE", anywhere among the
- * positional arguments. A repeatable one keeps every value in all[]; count
- * goes on counting past max so that the caller can say "too many". */
-typedef struct option {
-    const char *name;     /* without the leading "--" */
-    const char *value;    /* the last value given, or NULL */
-    const char **all;     /* repeatable options only */
-    size_t count, max;
-} option;
-
-/* Sorts argv into positionals (between min_pos and max_pos of them) and
- * the options given. "--" ends the options. */
-static int parse_args(const command *cmd, int argc, char **argv, option *opts, size_t nopts,
-                      const char **pos, size_t min_pos, size_t max_pos, size_t *npos)
-{
-    size_t n = 0;
-    int options_end = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (options_end || strncmp(a, "--", 2) != 0) {
-            if (n == max_pos)
-                return usage_error(cmd);
-            pos[n++] = a;
-            continue;
-        }
-        if (a[2] == '\0') {
-            options_end = 1;
-            continue;
-        }
-        option *o = NULL;
-        size_t len = 0;
-        for (size_t k = 0; k < nopts && !o; k++) {
-            len = strlen(opts[k].name);
-            if (strncmp(a + 2, opts[k].name, len) == 0 && (a[2 + len] == '\0' || a[2 + len] == '='))
-                o = &opts[k];
-        }
-        if (!o)
-            return cli_fail(EXIT_USAGE, "unknown option %s for %s %s", a, cmd->noun,
-                        cmd->verb ? cmd->verb : "");
-        const char *value;
-        if (a[2 + len] == '=') {
-            value = a + 3 + len;
-        } else if (i + 1 < argc) {
-            value = argv[++i];
-        } else {
-            return cli_fail(EXIT_USAGE, "option --%s needs a value", o->name);
-        }
-        o->value = value;
-        if (o->all && o->count < o->max)
-            o->all[o->count] = value;
-        o->count++;
-    }
-    if (n < min_pos)
-        return usage_error(cmd);
-    if (npos)
-        *npos = n;
-    return 0;
-}
-
-/* Splits "ACCOUNT_ID[/USER]". user is "" when there is no "/USER". */
-static int parse_owner(const char *arg, int need_user, char account[STORE_ID_MAX],
-                       char user[STORE_ID_MAX])
-{
-    const char *slash = strchr(arg, '/');
-    size_t alen = slash ? (size_t)(slash - arg) : strlen(arg);
-    user[0] = '\0';
-    if (alen >= STORE_ID_MAX)
-        return cli_fail(EXIT_FAILED, "account id is too long: " ACCOUNT_RULE);
-    memcpy(account, arg, alen);
-    account[alen] = '\0';
-    if (!store_valid_owner(account))
-        return cli_fail(EXIT_FAILED, "invalid account id '%s': " ACCOUNT_RULE, account);
-    if (!slash) {
-        if (need_user)
-            return cli_fail(EXIT_USAGE, "'%s' names no user: give ACCOUNT_ID/USER", arg);
-        return 0;
-    }
-    if (strlen(slash + 1) >= STORE_ID_MAX || !store_valid_owner(slash + 1))
-        return cli_fail(EXIT_FAILED, "invalid user name '%s': " ACCOUNT_RULE, slash + 1);
-    strcpy(user, slash + 1);
-    return 0;
-}
-
-static store *open_store(const char *url)
-{
-    return store_open(url); /* on failure the store logged why */
 }
 
 /* ---- init, account, user ---- */
@@ -362,93 +232,6 @@ static int cmd_key_disable(const command *cmd, const char *url, int argc, char *
 static int cmd_key_enable(const command *cmd, const char *url, int argc, char **argv)
 {
     return set_key_active(cmd, url, argc, argv, 1);
-}
-
-/* ---- policies ---- */
-
-/* Reads a whole policy file into out: text, not too large, no NUL. */
-static int read_policy_file(const char *path, buf *out)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return cli_fail(EXIT_FAILED, "%s: %s", path, strerror(errno));
-    char chunk[4096];
-    size_t n;
-    int rc = 0;
-    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, fp)) > 0) {
-        if (out->len + n > POLICY_FILE_MAX)
-            rc = cli_fail(EXIT_FAILED, "%s: larger than %d bytes", path, POLICY_FILE_MAX);
-        else if (buf_append(out, chunk, n) != 0)
-            rc = cli_fail(EXIT_FAILED, "out of memory");
-    }
-    if (rc == 0 && ferror(fp))
-        rc = cli_fail(EXIT_FAILED, "%s: %s", path, errno ? strerror(errno) : "read error");
-    fclose(fp);
-    if (rc == 0 && out->len == 0)
-        rc = cli_fail(EXIT_FAILED, "%s: empty file", path);
-    if (rc == 0 && memchr(out->data, '\0', out->len))
-        rc = cli_fail(EXIT_FAILED, "%s: not a text file (it holds a NUL byte)", path);
-    return rc;
-}
-
-/* The file's base name without ".json": "policies/read-only.json" → "read-only". */
-static int policy_name_from_path(const char *path, char name[STORE_ID_MAX])
-{
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    size_t len = strlen(base);
-    if (len > 5 && strcmp(base + len - 5, ".json") == 0)
-        len -= 5;
-    if (len == 0 || len >= STORE_ID_MAX)
-        return -1;
-    memcpy(name, base, len);
-    name[len] = '\0';
-    return store_valid_id(name) ? 0 : -1;
-}
-
-static int cmd_policy_attach(const command *cmd, const char *url, int argc, char **argv)
-{
-    option opts[] = {{.name = "name"}};
-    const char *pos[2];
-    int rc = parse_args(cmd, argc, argv, opts, 1, pos, 2, 2, NULL);
-    if (rc)
-        return rc;
-    char account[STORE_ID_MAX], user[STORE_ID_MAX], name[STORE_ID_MAX];
-    if ((rc = parse_owner(pos[0], 1, account, user)) != 0)
-        return rc;
-    const char *path = pos[1];
-    if (opts[0].value) {
-        if (!store_valid_id(opts[0].value))
-            return cli_fail(EXIT_FAILED, "invalid policy name '%.128s': " ID_RULE, opts[0].value);
-        strcpy(name, opts[0].value);
-    } else if (policy_name_from_path(path, name) != 0) {
-        return cli_fail(EXIT_FAILED, "%s: the file name makes no policy name (" ID_RULE
-                                 "): give --name NAME", path);
-    }
-
-    buf doc = BUF_INIT, why = BUF_INIT;
-    rc = read_policy_file(path, &doc);
-    if (rc == 0 && ram_policy_validate(buf_cstr(&doc), &why) != 0)
-        rc = cli_fail(EXIT_FAILED, "%s: not a policy ecshot accepts: %s", path,
-                  why.len ? buf_cstr(&why) : "invalid document");
-    if (rc == 0) {
-        store *s = open_store(url);
-        if (!s) {
-            rc = EXIT_FAILED;
-        } else {
-            int result = store_policy_attach(s, account, user, name, buf_cstr(&doc));
-            store_close(s);
-            if (result != STORE_OK) {
-                char subject[3 * STORE_ID_MAX + 16], invalid[2 * STORE_ID_MAX + 32];
-                snprintf(subject, sizeof subject, "policy %s of %s/%s", name, account, user);
-                snprintf(invalid, sizeof invalid, "user %s/%s does not exist", account, user);
-                rc = store_failed(result, subject, invalid);
-            }
-        }
-    }
-    buf_free(&doc);
-    buf_free(&why);
-    return rc;
 }
 
 /* ---- instances ---- */
@@ -1021,7 +804,24 @@ static const command commands[] = {
     {"key", "create", "ACCOUNT_ID[/USER] [--id AK --secret SK]", cmd_key_create},
     {"key", "disable", "AK", cmd_key_disable},
     {"key", "enable", "AK", cmd_key_enable},
-    {"policy", "attach", "ACCOUNT_ID/USER FILE.json [--name NAME]", cmd_policy_attach},
+    {"policy", "create", "ACCOUNT_ID/NAME FILE.json", cmd_policy_create},
+    {"policy", "list", "ACCOUNT_ID", cmd_policy_list},
+    {"policy", "show", "ACCOUNT_ID/NAME", cmd_policy_show},
+    {"policy", "attach",
+     "ACCOUNT_ID/NAME --user USER | --role ROLE  (or ACCOUNT_ID/USER FILE.json [--name NAME])",
+     cmd_policy_attach},
+    {"policy", "detach", "ACCOUNT_ID/NAME --user USER | --role ROLE", cmd_policy_detach},
+    {"policy", "delete", "ACCOUNT_ID/NAME", cmd_policy_delete},
+    {"policy", "simulate",
+     "ACCOUNT_ID[/USER] [--role ROLE [--session-policy FILE.json]] --resource ARN "
+     "[--action ACTION] [--context KEY=VALUE]...",
+     cmd_policy_simulate},
+    {"role", "create", "ACCOUNT_ID/ROLE [--max-session-duration SECONDS]", cmd_role_create},
+    {"role", "list", "ACCOUNT_ID", cmd_role_list},
+    {"role", "delete", "ACCOUNT_ID/ROLE", cmd_role_delete},
+    {"sts", "assume-role",
+     "ACCOUNT_ID/ROLE --session NAME [--duration SECONDS] [--policy FILE.json]",
+     cmd_sts_assume_role},
     {"instance", "add",
      "INSTANCE_ID --region REGION --account ACCOUNT_ID --type INSTANCE_TYPE "
      "--console CONSOLE_URL [--status STATUS] [--tag KEY=VALUE]...",

@@ -1,6 +1,6 @@
 /* main.c: the `ecshot` command: operator commands on the store, and the client.
  *
- *   ecshot --store URL account|user|key|policy|instance ...   (admin.c)
+ *   ecshot --store URL account|user|key|policy|role|sts|instance ...   (admin.c)
  *   ecshot screenshot --endpoint URL --region R --instance I  (client.c)
  *
  * The store URL (sqlite:PATH or postgresql://...) may also come from
@@ -19,7 +19,18 @@ static void usage(FILE *out)
         "       ecshot --store URL user create ACCOUNT_ID USER\n"
         "       ecshot --store URL key create ACCOUNT_ID[/USER] [--id AK --secret SK]\n"
         "       ecshot --store URL key disable|enable AK\n"
+        "       ecshot --store URL policy create ACCOUNT_ID/NAME FILE.json\n"
+        "       ecshot --store URL policy list ACCOUNT_ID | show ACCOUNT_ID/NAME\n"
+        "       ecshot --store URL policy attach|detach ACCOUNT_ID/NAME --user USER | --role ROLE\n"
         "       ecshot --store URL policy attach ACCOUNT_ID/USER FILE.json [--name NAME]\n"
+        "       ecshot --store URL policy delete ACCOUNT_ID/NAME\n"
+        "       ecshot --store URL policy simulate ACCOUNT_ID[/USER] [--role ROLE\n"
+        "              [--session-policy FILE.json]] --resource ARN [--action ACTION]\n"
+        "              [--context KEY=VALUE]...\n"
+        "       ecshot --store URL role create ACCOUNT_ID/ROLE [--max-session-duration S]\n"
+        "       ecshot --store URL role list ACCOUNT_ID | delete ACCOUNT_ID/ROLE\n"
+        "       ecshot --store URL sts assume-role ACCOUNT_ID/ROLE --session NAME\n"
+        "              [--duration S] [--policy FILE.json]\n"
         "       ecshot --store URL instance add INSTANCE_ID --region REGION --account ACCOUNT_ID\n"
         "              --type INSTANCE_TYPE --console CONSOLE_URL [--status Running]\n"
         "              [--tag KEY=VALUE]...\n"
