@@ -109,7 +109,7 @@ static int handle_stages(api_service *svc, const http_request *req, param_list *
 
     ops_caller caller = {
         .who = &who,
-        .source_ip = req->peer,
+        .source_ip = req->client,
         .user_agent = http_request_header(req, "user-agent"),
         .secure_transport = req->secure,
     };
@@ -158,7 +158,7 @@ static void audit_call(api_service *svc, const http_request *req, const param_li
         .access_key_id = verified ? who->access_key_id : named_access_key(req, params, &auth),
         .account_id = verified ? who->account_id : NULL,
         .user = verified ? user : NULL,
-        .source_ip = req->peer,
+        .source_ip = req->client,
         .action = verified ? request_action(req, who, params) : NULL,
         .instance_id = params_get(params, "InstanceId"),
         .code = code,

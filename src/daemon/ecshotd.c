@@ -6,7 +6,8 @@
  *
  * Every option may also be given in the --config file as "name value" (or
  * "name = value"; a switch such as no-seccomp alone), one per line, '#' for
- * comments; the command line wins.
+ * comments; the command line wins. --trusted-proxy may be given any number
+ * of times, here and there: every one counts.
  * Once listening it prints "ecshotd: listening on HOST:PORT" on stdout, so
  * that a supervisor or a test started with port 0 learns the port.
  *
@@ -31,6 +32,7 @@
 #include "http/http.h"
 #include "ops/ops.h"
 #include "sandbox/sandbox.h"
+#include "util/cidr.h"
 #include "util/log.h"
 
 typedef struct daemon_config {
@@ -56,6 +58,7 @@ typedef struct daemon_config {
     char *audit_log;
     char *user;
     int seccomp;            /* SECCOMP_AUTO, _ON or _OFF */
+    cidr_list trusted_proxies;
 } daemon_config;
 
 /* Default: the filter goes on when the kernel can take it; --seccomp
@@ -68,7 +71,7 @@ enum opt_id {
     OPT_CONSOLE_TIMEOUT, OPT_WAKE_SETTLE, OPT_JPEG_QUALITY, OPT_JPEG_SUBSAMPLING, OPT_MAX_BODY,
     OPT_MAX_CONNECTIONS, OPT_CONNECTION_TIMEOUT, OPT_LOG_LEVEL, OPT_CHECK, OPT_HELP, OPT_VERSION,
     OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_PRIORITIES, OPT_AUDIT_LOG, OPT_USER, OPT_SECCOMP,
-    OPT_NO_SECCOMP
+    OPT_NO_SECCOMP, OPT_TRUSTED_PROXY
 };
 
 static const struct option long_options[] = {
@@ -96,6 +99,7 @@ static const struct option long_options[] = {
     {"user", required_argument, NULL, OPT_USER},
     {"seccomp", no_argument, NULL, OPT_SECCOMP},
     {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
+    {"trusted-proxy", required_argument, NULL, OPT_TRUSTED_PROXY},
     {"check", no_argument, NULL, OPT_CHECK},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -132,6 +136,9 @@ static void usage(FILE *out)
         "  --user NAME                 drop root for NAME once the port is bound\n"
         "  --seccomp / --no-seccomp    insist on / go without the system call filter\n"
         "                              (default: on when the kernel supports it)\n"
+        "  --trusted-proxy CIDR        believe X-Forwarded-For from peers in CIDR (an\n"
+        "                              address or network; repeatable): RAM's acs:SourceIp\n"
+        "                              is then the client the proxies name\n"
         "  --check                     read the options and the config file, then exit\n",
         JPEG_DEFAULT_QUALITY, JPEG_DEFAULT_SUBSAMPLING);
 }
@@ -159,6 +166,22 @@ static int parse_level(const char *text, int *out)
         }
     log_error("--log-level: '%s' is not error, warn, info or debug", text);
     return -1;
+}
+
+/* One more network of proxies whose X-Forwarded-For is believed. */
+static int add_trusted_proxy(daemon_config *c, const char *text)
+{
+    cidr net;
+    if (cidr_parse(text, &net) < 0) {
+        log_error("--trusted-proxy: '%s' is not an IPv4 or IPv6 address or ADDRESS/BITS network",
+                  text);
+        return -1;
+    }
+    if (cidr_list_add(&c->trusted_proxies, &net) < 0) {
+        log_error("--trusted-proxy: out of memory");
+        return -1;
+    }
+    return 0;
 }
 
 static int replace_string(char **slot, const char *value)
@@ -259,6 +282,7 @@ static int apply_option(daemon_config *c, int id, const char *v)
     case OPT_USER: return replace_string(&c->user, v);
     case OPT_SECCOMP: c->seccomp = SECCOMP_ON; return 0;
     case OPT_NO_SECCOMP: c->seccomp = SECCOMP_OFF; return 0;
+    case OPT_TRUSTED_PROXY: return add_trusted_proxy(c, v);
     default: return -1;
     }
 }
@@ -302,6 +326,7 @@ static void config_free(daemon_config *c)
     free(c->tls_priorities);
     free(c->audit_log);
     free(c->user);
+    cidr_list_free(&c->trusted_proxies);
 }
 
 /* Whether the command line and the config file make sense together. */
@@ -337,6 +362,21 @@ static int apply_seccomp(int mode)
         return -1;
     log_warn("seccomp: running without a system call filter (--seccomp makes this fatal)");
     return 0;
+}
+
+/* Says whose X-Forwarded-For is believed; a network holding every address
+ * lets any client name its own acs:SourceIp, which deserves a warning. */
+static void report_trusted_proxies(const cidr_list *proxies)
+{
+    char text[CIDR_ADDRESS_TEXT_MAX];
+    for (size_t i = 0; i < proxies->count; i++) {
+        const cidr *net = &proxies->items[i];
+        cidr_address_text(net, text, sizeof text);
+        log_info("X-Forwarded-For believed from %s/%u", text, net->bits);
+        if (net->bits == 0)
+            log_warn("--trusted-proxy %s/0 trusts every peer: any client can choose its "
+                     "acs:SourceIp", text);
+    }
 }
 
 /* Waits for signals: SIGHUP reloads, SIGINT and SIGTERM end the wait.
@@ -479,6 +519,7 @@ int main(int argc, char **argv)
         .tls_cert = cfg.tls_cert,
         .tls_key = cfg.tls_key,
         .tls_priorities = cfg.tls_priorities,
+        .trusted_proxies = &cfg.trusted_proxies,
     };
     srv = http_server_start(&hc); /* owns listen_fd from here, started or not */
     if (!srv || apply_seccomp(cfg.seccomp) < 0)
@@ -494,6 +535,7 @@ int main(int argc, char **argv)
                           : (int)strcspn(cfg.store_url, ":");
     log_info("serving %s; store %.*s, %zu retired instance types", cfg.tls_cert ? "HTTPS" : "HTTP",
              store_shown, cfg.store_url, retired_types_count(retired));
+    report_trusted_proxies(&cfg.trusted_proxies);
 
     int sig = serve_until_stopped(&signals, srv, svc.audit, cfg.tls_cert != NULL);
     log_info("signal %d: stopping", sig);

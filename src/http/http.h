@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "util/buf.h"
+#include "util/cidr.h"
 
 typedef struct http_header {
     char *name;  /* lower-case */
@@ -25,9 +26,15 @@ typedef struct http_request {
     const char *query;       /* raw text after '?', "" when none */
     http_header *headers;
     size_t header_count;
+    /* 1 when not every header could be kept (too many, or no memory). */
+    int headers_incomplete;
     const char *body;        /* raw bytes as received (chunked decoded) */
     size_t body_len;
     char peer[64];           /* peer IP address as text */
+    /* Where the request came from, as RAM's acs:SourceIp and the audit log
+     * see it: the peer, or the client a trusted proxy names in
+     * X-Forwarded-For (http_client_address). */
+    char client[64];
     /* Limits passed: the handler answers 413 / 414 without reading further. */
     int body_too_large;
     int target_too_long;
@@ -42,6 +49,15 @@ typedef struct http_request {
 
 /* Case-insensitive header lookup; NULL when absent. */
 const char *http_request_header(const http_request *req, const char *name);
+
+/* Writes into out (out_size bytes, at least 64) the address req came from:
+ * its peer, unless the peer is in trusted (NULL: nobody is) and the request
+ * carries X-Forwarded-For (all of it: not when headers_incomplete); then the rightmost hop of that list that is not
+ * itself trusted, or the last trusted hop when the walk meets an entry
+ * that is not an IP address, or the leftmost when every hop is trusted.
+ * The server fills req->client with it once per request. */
+void http_client_address(const http_request *req, const cidr_list *trusted, char *out,
+                         size_t out_size);
 
 typedef struct http_response {
     int status;
@@ -78,6 +94,10 @@ typedef struct http_server_config {
     const char *tls_cert;
     const char *tls_key;
     const char *tls_priorities;
+    /* Proxies whose X-Forwarded-For is believed (see http_client_address);
+     * NULL or empty: none. Read on every request: it must outlive the
+     * server. */
+    const cidr_list *trusted_proxies;
 } http_server_config;
 
 typedef struct http_server http_server;

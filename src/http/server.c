@@ -143,24 +143,32 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* Past a MHD_NO the request is handled with the headers gathered so far,
+ * flagged: a header a proxy appended may be among those left out. */
+static enum MHD_Result stop_collecting(request_state *st)
+{
+    st->req.headers_incomplete = 1;
+    return MHD_NO;
+}
+
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                       const char *value)
 {
     request_state *st = cls;
     (void)kind;
     if (st->req.header_count >= HEADERS_MAX)
-        return MHD_NO;
+        return stop_collecting(st);
     if (!st->req.headers) {
         st->req.headers = calloc(HEADERS_MAX, sizeof *st->req.headers);
         if (!st->req.headers)
-            return MHD_NO;
+            return stop_collecting(st);
     }
     char *name = strdup(key);
     char *val = strdup(value ? value : "");
     if (!name || !val) {
         free(name);
         free(val);
-        return MHD_NO;
+        return stop_collecting(st);
     }
     for (char *p = name; *p; p++)
         if (*p >= 'A' && *p <= 'Z')
@@ -251,6 +259,8 @@ static enum MHD_Result dispatch(http_server *srv, request_state *st, struct MHD_
     st->conn = conn;
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, st);
     fill_peer(st, conn);
+    http_client_address(&st->req, srv->cfg.trusted_proxies, st->req.client,
+                        sizeof st->req.client);
     st->req.secure = srv->tls != NULL;
     st->req.received_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
     st->req.body = buf_cstr(&st->body);

@@ -11,7 +11,6 @@
  * is unknown, and neither may an Allow "not from 192.0.2.0/24". The same goes
  * for a request value that cannot be read as the operator's type (a tag
  * "abc" under NumericLessThan). */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include <string.h>
 
 #include "ram/internal.h"
+#include "util/cidr.h"
 #include "util/timeutil.h"
 
 enum family { FAM_STRING, FAM_NUMERIC, FAM_DATE, FAM_BOOL, FAM_IP };
@@ -84,13 +84,6 @@ static const struct {
 
 #define RESOURCE_TAG_PREFIX "acs:ResourceTag/"
 
-/* An IPv4 or IPv6 network; a bare address is a network of full length. */
-typedef struct ip_prefix {
-    int family; /* 4 or 6 */
-    unsigned char addr[16];
-    unsigned bits;
-} ip_prefix;
-
 /* The request's value of one key, as the request holds it. */
 typedef struct subject {
     enum { SUBJECT_TEXT, SUBJECT_BOOL, SUBJECT_TIME } kind;
@@ -106,7 +99,7 @@ typedef struct operand {
     double number;
     long long time;
     int boolean;
-    ip_prefix ip;
+    cidr ip;
 } operand;
 
 /* ---- names ------------------------------------------------------------- */
@@ -191,75 +184,6 @@ static int parse_bool(const char *s, int *out)
     return 0;
 }
 
-static int parse_address(const char *s, ip_prefix *out)
-{
-    memset(out, 0, sizeof *out);
-    if (strchr(s, ':')) {
-        if (inet_pton(AF_INET6, s, out->addr) != 1)
-            return -1;
-        out->family = 6;
-        out->bits = 128;
-    } else {
-        if (inet_pton(AF_INET, s, out->addr) != 1)
-            return -1;
-        out->family = 4;
-        out->bits = 32;
-    }
-    return 0;
-}
-
-/* "address" or "address/bits". */
-static int parse_cidr(const char *s, ip_prefix *out)
-{
-    char address[64];
-    const char *slash = strchr(s, '/');
-
-    if (!slash)
-        return parse_address(s, out);
-    size_t len = (size_t)(slash - s);
-    const char *bits = slash + 1;
-    size_t digits = strspn(bits, "0123456789");
-    if (len == 0 || len >= sizeof address || digits == 0 || digits > 3 || bits[digits] != '\0')
-        return -1;
-    memcpy(address, s, len);
-    address[len] = '\0';
-    if (parse_address(address, out) < 0)
-        return -1;
-    unsigned n = (unsigned)strtoul(bits, NULL, 10);
-    if (n > out->bits)
-        return -1;
-    out->bits = n;
-    return 0;
-}
-
-/* A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; policies name
- * them in IPv4 CIDR. */
-static void unmap_ipv4(ip_prefix *ip)
-{
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-    if (ip->family == 6 && memcmp(ip->addr, mapped, sizeof mapped) == 0) {
-        memmove(ip->addr, ip->addr + 12, 4);
-        memset(ip->addr + 4, 0, 12);
-        ip->family = 4;
-        ip->bits = 32;
-    }
-}
-
-static int prefix_contains(const ip_prefix *net, const ip_prefix *ip)
-{
-    unsigned whole = net->bits / 8, rest = net->bits % 8;
-
-    if (net->family != ip->family)
-        return 0;
-    if (memcmp(net->addr, ip->addr, whole) != 0)
-        return 0;
-    if (rest == 0)
-        return 1;
-    unsigned mask = (0xffu << (8 - rest)) & 0xffu;
-    return (net->addr[whole] & mask) == (ip->addr[whole] & mask);
-}
-
 /* A policy value as text for the String operators; scratch holds the
  * digits of an integer. */
 static const char *value_text(json_t *value, char scratch[32])
@@ -302,9 +226,9 @@ static int value_bool(json_t *value, int *out)
     return json_is_string(value) ? parse_bool(json_string_value(value), out) : -1;
 }
 
-static int value_cidr(json_t *value, ip_prefix *out)
+static int value_cidr(json_t *value, cidr *out)
 {
-    return json_is_string(value) ? parse_cidr(json_string_value(value), out) : -1;
+    return json_is_string(value) ? cidr_parse(json_string_value(value), out) : -1;
 }
 
 static int value_valid(enum family family, json_t *value)
@@ -313,7 +237,7 @@ static int value_valid(enum family family, json_t *value)
     double number;
     long long time;
     int boolean;
-    ip_prefix ip;
+    cidr ip;
 
     switch (family) {
     case FAM_STRING:
@@ -485,10 +409,7 @@ static int make_operand(enum family family, const subject *s, operand *out)
         }
         return s->kind == SUBJECT_TEXT ? parse_bool(s->text, &out->boolean) : -1;
     case FAM_IP:
-        if (s->kind != SUBJECT_TEXT || strchr(s->text, '/') || parse_address(s->text, &out->ip) < 0)
-            return -1;
-        unmap_ipv4(&out->ip);
-        return 0;
+        return s->kind == SUBJECT_TEXT ? cidr_parse_address(s->text, &out->ip) : -1;
     }
     return -1;
 }
@@ -520,7 +441,7 @@ static int value_matches(const cond_operator *op, const operand *a, json_t *valu
     double number;
     long long time;
     int boolean;
-    ip_prefix net;
+    cidr net;
 
     switch (op->family) {
     case FAM_STRING:
@@ -542,7 +463,7 @@ static int value_matches(const cond_operator *op, const operand *a, json_t *valu
     case FAM_BOOL:
         return value_bool(value, &boolean) == 0 && a->boolean == boolean;
     case FAM_IP:
-        return value_cidr(value, &net) == 0 && prefix_contains(&net, &a->ip);
+        return value_cidr(value, &net) == 0 && cidr_contains(&net, &a->ip);
     }
     return 0;
 }

@@ -529,6 +529,7 @@ static int call(api_fixture *f, const char *query)
         .body = "",
     };
     snprintf(req.peer, sizeof req.peer, "192.0.2.44");
+    http_client_address(&req, NULL, req.client, sizeof req.client); /* as the server does */
     http_response resp = {0};
     resp.status = 500;
     api_handle(&f->svc, &req, &resp);

@@ -558,6 +558,11 @@ static void test_condition_ipv4(void **state)
     c.source_ip = "::ffff:10.1.2.3";
     assert_true(holds_ctx("{'IpAddress':{'acs:SourceIp':'10.1.0.0/16'}}", &c));
     assert_false(holds_ctx("{'NotIpAddress':{'acs:SourceIp':'10.1.0.0/16'}}", &c));
+    /* ...and a policy's view of an IPv4 network in mapped form. */
+    assert_true(holds_ctx("{'IpAddress':{'acs:SourceIp':'::ffff:10.1.0.0/112'}}", &c));
+    c.source_ip = "10.1.2.3";
+    assert_true(holds_ctx("{'IpAddress':{'acs:SourceIp':'::ffff:10.1.0.0/112'}}", &c));
+    assert_false(holds_ctx("{'IpAddress':{'acs:SourceIp':'::ffff:10.2.0.0/112'}}", &c));
     /* A request address that is not one holds for neither operator. */
     c.source_ip = "not-an-ip";
     assert_false(holds_ctx("{'IpAddress':{'acs:SourceIp':'0.0.0.0/0'}}", &c));

@@ -20,7 +20,9 @@ export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca49
 // ---------------------------------------------------------------- SDKs
 
 // The V3 SDK (ACS3-HMAC-SHA256), or with signature 'v1' its V1 (RPC) mode.
-export function ecsClient(server, key, { regionId = 'cn-hangzhou', signature = 'v3', readTimeout } = {}) {
+// headers: extra headers on every call (the SDK's globalParameters), e.g.
+// the X-Forwarded-For a proxy would add.
+export function ecsClient(server, key, { regionId = 'cn-hangzhou', signature = 'v3', readTimeout, headers } = {}) {
     const config = new OpenApi.Config({
         accessKeyId: key.accessKeyId,
         accessKeySecret: key.accessKeySecret,
@@ -30,6 +32,7 @@ export function ecsClient(server, key, { regionId = 'cn-hangzhou', signature = '
     });
     if (signature === 'v1') config.signatureAlgorithm = 'v2';
     if (readTimeout) config.readTimeout = readTimeout;
+    if (headers) config.globalParameters = new OpenApi.GlobalParameters({ headers });
     return new Ecs.default(config);
 }
 
