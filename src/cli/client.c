@@ -183,6 +183,7 @@ int client_screenshot_main(int argc, char **argv)
         .v1 = o.v1,
         .access_key_id = getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"),
         .access_key_secret = getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+        .security_token = getenv("ALIBABA_CLOUD_SECURITY_TOKEN"),
     };
     if (!call.access_key_id || !call.access_key_secret || !*call.access_key_id ||
         !*call.access_key_secret) {

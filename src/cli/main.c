@@ -41,7 +41,8 @@ static void usage(FILE *out)
         "       ecshot --store URL instance import-libvirt LIBVIRT_URI\n"
         "       ecshot screenshot --endpoint http://HOST:PORT --region REGION\n"
         "              --instance INSTANCE_ID [--wakeup] [-o FILE.jpg] [--signature v3|v1]\n"
-        "  Keys for screenshot: ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET.\n");
+        "  Keys for screenshot: ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET,\n"
+        "  and ALIBABA_CLOUD_SECURITY_TOKEN for STS credentials.\n");
 }
 
 int main(int argc, char **argv)

@@ -53,8 +53,13 @@ static int sign_v3(const screenshot_call *o, const char *ak, const char *sk, con
 {
     char date[ISO8601_LEN + 1], nonce[33], body_hash[SIG_V3_HEX_LEN + 1];
     char signature[SIG_V3_HEX_LEN + 1];
-    static const char signed_names[] =
-        "host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version";
+    /* The SDK's order: sorted, the token (when there is one) signed too. */
+    int token = o->security_token && *o->security_token;
+    const char *signed_names =
+        token ? "host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-security-token;"
+                "x-acs-signature-nonce;x-acs-version"
+              : "host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;"
+                "x-acs-version";
 
     query_add(query, "InstanceId", o->instance);
     query_add(query, "RegionId", o->region);
@@ -70,17 +75,18 @@ static int sign_v3(const screenshot_call *o, const char *ak, const char *sk, con
         {"x-acs-date", date},
         {"x-acs-signature-nonce", nonce},
         {"x-acs-version", ECS_API_VERSION},
+        {"x-acs-security-token", token ? o->security_token : ""},
     };
+    size_t nh = sizeof hs / sizeof hs[0] - (token ? 0 : 1);
     param_list qp = PARAM_LIST_INIT;
     buf canonical = BUF_INIT, sts = BUF_INIT, line = BUF_INIT;
     int rc = -1;
     if (params_decode(&qp, buf_cstr(query), query->len, 0) < 0 ||
-        sig_v3_canonical_request(&canonical, "POST", &qp, hs, sizeof hs / sizeof hs[0],
-                                 signed_names, body_hash) < 0 ||
+        sig_v3_canonical_request(&canonical, "POST", &qp, hs, nh, signed_names, body_hash) < 0 ||
         sig_v3_string_to_sign(&sts, buf_cstr(&canonical), canonical.len) < 0 ||
         sig_v3_sign(sk, buf_cstr(&sts), sts.len, signature) < 0)
         goto out;
-    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+    for (size_t i = 0; i < nh; i++) {
         buf_reset(&line);
         buf_printf(&line, "%s: %s", hs[i].name, hs[i].value);
         *headers = curl_slist_append(*headers, buf_cstr(&line));
@@ -112,6 +118,8 @@ static int sign_v1(const screenshot_call *o, const char *ak, const char *sk, buf
     query_add(query, "Format", "JSON");
     query_add(query, "InstanceId", o->instance);
     query_add(query, "RegionId", o->region);
+    if (o->security_token && *o->security_token)
+        query_add(query, "SecurityToken", o->security_token);
     query_add(query, "SignatureMethod", "HMAC-SHA1");
     query_add(query, "SignatureNonce", nonce);
     query_add(query, "SignatureVersion", "1.0");

@@ -18,6 +18,7 @@ typedef struct screenshot_call {
     int v1;                 /* sign with V1 instead of V3 */
     const char *access_key_id;
     const char *access_key_secret;
+    const char *security_token;   /* STS credentials' token, NULL or "" for none */
 } screenshot_call;
 
 /* Signs the call now (fresh date and nonce) and writes the URL and the
