@@ -21,7 +21,7 @@ fi
 build=$(cd "$1" && pwd) || exit 2
 seconds=${2:-${ECSHOT_FUZZ_SECONDS:-30}}
 here=$(cd "$(dirname "$0")" && pwd)
-harnesses=(params sig authorization auth_verify ram ppm png qmp)
+harnesses=(params sig authorization auth_verify ram ppm png qmp sts)
 
 targets=()
 for h in "${harnesses[@]}"; do targets+=("tests/fuzz/fuzz_$h"); done
