@@ -79,6 +79,10 @@ static int handle_stages(api_service *svc, const http_request *req, param_list *
     *fmt = pick_format(req, NULL);
     if (req->target_too_long)
         return api_error_set(err, API_ERR_URI_TOO_LONG, NULL);
+    if (req->too_many_headers)
+        return api_error_set(err, API_ERR_HEADERS_TOO_LARGE, NULL);
+    if (req->bad_framing)
+        return api_error_set(err, API_ERR_BAD_REQUEST, NULL);
     if (req->body_too_large)
         return api_error_set(err, API_ERR_REQUEST_TOO_LARGE, NULL);
     if (req->overloaded)

@@ -171,6 +171,77 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
+/* What a request head says about how its body is framed (RFC 9112 §6).
+ * libmicrohttpd 0.9.75 takes the first of several Content-Lengths, lets
+ * Transfer-Encoding win over Content-Length and keeps the connection open
+ * after, waits for a body of any other transfer coding until the timeout,
+ * and files "Content-Length : 5" or a value holding a bare CR as some other
+ * header. A proxy in front that framed the same bytes differently would
+ * let a second request hide in the first one's body (request smuggling),
+ * so such heads are refused, and answering before the body closes the
+ * connection. A NUL in a value cannot be seen here: libmicrohttpd already
+ * cut the value there. */
+typedef struct head_facts {
+    size_t fields;
+    unsigned content_length, transfer_encoding, host;
+    int unknown_coding; /* a Transfer-Encoding other than exactly "chunked" */
+    int malformed;      /* a name that is not a token, or a CR or LF in a value */
+} head_facts;
+
+/* RFC 9110 §5.6.2 tchar. */
+static int is_token_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static enum MHD_Result note_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_size, const char *value, size_t value_size)
+{
+    head_facts *f = cls;
+    (void)kind;
+    f->fields++;
+    if (key_size == 0)
+        f->malformed = 1;
+    for (size_t i = 0; i < key_size; i++)
+        if (!is_token_byte((unsigned char)key[i]))
+            f->malformed = 1;
+    if (value && (memchr(value, '\r', value_size) || memchr(value, '\n', value_size)))
+        f->malformed = 1;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        f->content_length++;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->transfer_encoding++;
+        if (!value || strcasecmp(value, "chunked") != 0)
+            f->unknown_coding = 1;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
+        f->host++;
+    }
+    return MHD_YES;
+}
+
+/* Flags a head with more fields than are kept, or with ambiguous framing
+ * (above); HTTP/1.1 also needs exactly one Host (RFC 9112 §3.2). */
+static void check_head(request_state *st, struct MHD_Connection *conn, const char *version)
+{
+    head_facts f;
+    memset(&f, 0, sizeof f);
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, note_header, &f);
+    if (f.fields > HEADERS_MAX)
+        st->req.too_many_headers = 1;
+    else if (f.malformed || f.content_length > 1 || f.transfer_encoding > 1 ||
+             (f.content_length && f.transfer_encoding) || f.unknown_coding || f.host > 1 ||
+             (f.host == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0))
+        st->req.bad_framing = 1;
+}
+
+/* Refused by the transport: answered at once, without a worker. */
+static int refused_early(const http_request *req)
+{
+    return req->target_too_long || req->too_many_headers || req->bad_framing ||
+           req->body_too_large;
+}
+
 static void fill_peer(request_state *st, struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *ci =
@@ -257,7 +328,7 @@ static enum MHD_Result dispatch(http_server *srv, request_state *st, struct MHD_
     st->req.body_len = st->body.len;
 
     /* Requests refused by a limit are cheap to answer: no worker needed. */
-    if (srv->worker_count > 0 && !st->req.target_too_long && !st->req.body_too_large) {
+    if (srv->worker_count > 0 && !refused_early(&st->req)) {
         pthread_mutex_lock(&srv->lock);
         if (!srv->stopping && srv->queued < srv->cfg.queue_max) {
             MHD_suspend_connection(conn);
@@ -288,7 +359,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     http_server *srv = cls;
     request_state *st = *con_cls;
     (void)url;
-    (void)version;
 
     if (!st)
         return MHD_NO; /* the URI callback ran out of memory */
@@ -303,13 +373,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!st->head_seen) {
         st->head_seen = 1;
         st->req.method = method;
+        check_head(st, conn, version);
         /* A declared length over the limit is answered before the body is
          * read; libmicrohttpd then closes the connection. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body)
             st->req.body_too_large = 1;
-        if (!st->req.target_too_long && !st->req.body_too_large)
+        if (!refused_early(&st->req))
             return MHD_YES;
         return dispatch(srv, st, conn);
     }
