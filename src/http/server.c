@@ -15,6 +15,10 @@
  *    are handed to a pool of worker threads while their connection is
  *    suspended, and resumed with the answer; a full queue is answered at
  *    once (the request is flagged overloaded) instead of waiting.
+ * libmicrohttpd's connection timeout only counts idle time, so a client
+ * trickling its request a byte at a time would hold its connection for
+ * ever: each connection also has a deadline for a whole request, enforced
+ * by a thread of its own (see "request deadlines" below).
  * HTTPS is libmicrohttpd's own (GnuTLS); the certificate comes from
  * tls.c through libmicrohttpd's certificate callback, so that it can be
  * replaced while the server runs. */
@@ -36,9 +40,18 @@
 
 #include "http/tls.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 #define HEADERS_MAX 128
 #define DISCARD_MAX (1u << 20) /* body bytes read past the limit before closing */
+#define SWEEP_INTERVAL_MS 250  /* how often request deadlines are looked at */
+
+/* A connection and its deadline for a whole request (see below). */
+typedef struct conn_watch {
+    int fd;
+    int64_t deadline_us; /* CLOCK_MONOTONIC; 0 while a request is being answered */
+    struct conn_watch *prev, *next;
+} conn_watch;
 
 /* Per-request state, from the URI callback to the completion callback. */
 typedef struct request_state {
@@ -67,6 +80,13 @@ struct http_server {
     int stopping;
     pthread_t *workers;
     unsigned worker_count;
+    /* Open connections and the thread that enforces their deadlines. */
+    pthread_mutex_t watch_lock;
+    pthread_cond_t sweep_wake;
+    conn_watch *watches;
+    int sweep_stopping;
+    int sweeper_running;
+    pthread_t sweeper;
 };
 
 const char *http_request_header(const http_request *req, const char *name)
@@ -85,6 +105,131 @@ int http_response_add_header(http_response *resp, const char *name, const char *
     snprintf(resp->header_values[resp->header_count], sizeof resp->header_values[0], "%s", value);
     resp->header_count++;
     return 0;
+}
+
+/* ---- request deadlines ----
+ *
+ * A connection must deliver a whole request (head and body) within the
+ * connection timeout of opening, or of its previous answer; while a
+ * request is being answered it has no deadline. Past it, the sweeper shuts
+ * the socket down: libmicrohttpd sees the connection end and closes it as
+ * it closes any other. The socket is only shut down, never closed, and
+ * libmicrohttpd reports a connection's end (on_connection, which takes the
+ * watch off the list under the same lock) before it closes the socket, so
+ * the sweeper never touches a descriptor number that was reused. */
+
+static int64_t request_deadline(const http_server *srv)
+{
+    return clock_monotonic_us() + (int64_t)srv->cfg.connection_timeout_s * 1000000;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    http_server *srv = cls;
+    conn_watch *w = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        w = ci ? calloc(1, sizeof *w) : NULL;
+        *socket_context = w;
+        if (!w)
+            return; /* unwatched: only the idle timeout applies */
+        w->fd = ci->connect_fd;
+        w->deadline_us = request_deadline(srv);
+        pthread_mutex_lock(&srv->watch_lock);
+        w->next = srv->watches;
+        if (w->next)
+            w->next->prev = w;
+        srv->watches = w;
+        pthread_mutex_unlock(&srv->watch_lock);
+        return;
+    }
+    if (!w)
+        return;
+    pthread_mutex_lock(&srv->watch_lock);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        srv->watches = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&srv->watch_lock);
+    free(w);
+    *socket_context = NULL;
+}
+
+/* Sets conn's deadline: request_deadline(), or 0 for none. */
+static void set_deadline(http_server *srv, struct MHD_Connection *conn, int64_t deadline_us)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_watch *w = ci ? ci->socket_context : NULL;
+    if (!w)
+        return;
+    pthread_mutex_lock(&srv->watch_lock);
+    w->deadline_us = deadline_us;
+    pthread_mutex_unlock(&srv->watch_lock);
+}
+
+static void *sweeper_main(void *arg)
+{
+    http_server *srv = arg;
+    pthread_mutex_lock(&srv->watch_lock);
+    while (!srv->sweep_stopping) {
+        int64_t now = clock_monotonic_us();
+        for (conn_watch *w = srv->watches; w; w = w->next) {
+            if (w->deadline_us == 0 || w->deadline_us > now)
+                continue;
+            w->deadline_us = 0;
+            shutdown(w->fd, SHUT_RDWR);
+            log_debug("http: closing a connection that sent no whole request in %us",
+                      srv->cfg.connection_timeout_s);
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += SWEEP_INTERVAL_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&srv->sweep_wake, &srv->watch_lock, &until);
+    }
+    pthread_mutex_unlock(&srv->watch_lock);
+    return NULL;
+}
+
+/* The wait is on CLOCK_MONOTONIC, as the deadlines are. 0 or -1 (logged). */
+static int start_sweeper(http_server *srv)
+{
+    pthread_condattr_t attr;
+    if (srv->cfg.connection_timeout_s == 0)
+        return 0;
+    if (pthread_condattr_init(&attr) != 0 ||
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&srv->sweep_wake, &attr) != 0) {
+        log_error("cannot set up the request deadline thread");
+        return -1;
+    }
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&srv->sweeper, NULL, sweeper_main, srv) != 0) {
+        pthread_cond_destroy(&srv->sweep_wake);
+        log_error("cannot start the request deadline thread");
+        return -1;
+    }
+    srv->sweeper_running = 1;
+    return 0;
+}
+
+static void stop_sweeper(http_server *srv)
+{
+    if (!srv->sweeper_running)
+        return;
+    pthread_mutex_lock(&srv->watch_lock);
+    srv->sweep_stopping = 1;
+    pthread_cond_signal(&srv->sweep_wake);
+    pthread_mutex_unlock(&srv->watch_lock);
+    pthread_join(srv->sweeper, NULL);
+    pthread_cond_destroy(&srv->sweep_wake);
+    srv->sweeper_running = 0;
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -136,11 +281,11 @@ static void free_state(request_state *st)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
     (void)toe;
     free_state(*con_cls);
     *con_cls = NULL;
+    /* Answered: the clock starts for the next request on this connection. */
+    set_deadline(cls, conn, request_deadline(cls));
 }
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -320,6 +465,7 @@ static enum MHD_Result dispatch(http_server *srv, request_state *st, struct MHD_
     clock_gettime(CLOCK_MONOTONIC, &now);
     st->dispatched = 1;
     st->conn = conn;
+    set_deadline(srv, conn, 0);
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, st);
     fill_peer(st, conn);
     st->req.secure = srv->tls != NULL;
@@ -560,11 +706,13 @@ static void stop_tls(http_server *srv)
 static void server_free(http_server *srv, int fd)
 {
     stop_workers(srv);
+    stop_sweeper(srv);
     stop_tls(srv);
     if (fd > 0)
         close(fd);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->wake);
+    pthread_mutex_destroy(&srv->watch_lock);
     free(srv);
 }
 
@@ -581,6 +729,7 @@ http_server *http_server_start(const http_server_config *cfg)
     srv->cfg = *cfg;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->wake, NULL);
+    pthread_mutex_init(&srv->watch_lock, NULL);
     if (start_tls(srv, cfg) < 0) {
         server_free(srv, fd);
         return NULL;
@@ -598,6 +747,10 @@ http_server *http_server_start(const http_server_config *cfg)
             }
             srv->worker_count++;
         }
+    }
+    if (start_sweeper(srv) < 0) {
+        server_free(srv, fd);
+        return NULL;
     }
     unsigned threads = cfg->threads;
     if (threads == 0) {
@@ -632,6 +785,7 @@ http_server *http_server_start(const http_server_config *cfg)
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_headers,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
@@ -666,6 +820,9 @@ void http_server_stop(http_server *srv)
     /* Workers finish the queue and resume every suspended connection:
      * libmicrohttpd cannot stop while one is still suspended. */
     stop_workers(srv);
+    /* No socket is shut down from here on; the connections' watches are
+     * freed as libmicrohttpd reports each connection's end. */
+    stop_sweeper(srv);
     MHD_stop_daemon(srv->mhd); /* closes the listening socket too */
     server_free(srv, -1);
 }
