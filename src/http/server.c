@@ -45,6 +45,9 @@
 #define HEADERS_MAX 128
 #define DISCARD_MAX (1u << 20) /* body bytes read past the limit before closing */
 #define SWEEP_INTERVAL_MS 250  /* how often request deadlines are looked at */
+/* More query pieces than libmicrohttpd's pool surely indexes (see on_uri). */
+#define QUERY_PIECES_MAX 512
+#define STUCK_GRACE_US 1000000 /* how long such a request may take to be answered */
 
 /* A connection and its deadline for a whole request (see below). */
 typedef struct conn_watch {
@@ -159,8 +162,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     *socket_context = NULL;
 }
 
-/* Sets conn's deadline: request_deadline(), or 0 for none. */
-static void set_deadline(http_server *srv, struct MHD_Connection *conn, int64_t deadline_us)
+/* Sets conn's deadline: request_deadline(), or 0 for none; with
+ * only_sooner, a deadline already sooner (or none, while answering) stays. */
+static void set_deadline(http_server *srv, struct MHD_Connection *conn, int64_t deadline_us,
+                         int only_sooner)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -168,7 +173,8 @@ static void set_deadline(http_server *srv, struct MHD_Connection *conn, int64_t 
     if (!w)
         return;
     pthread_mutex_lock(&srv->watch_lock);
-    w->deadline_us = deadline_us;
+    if (!only_sooner || (w->deadline_us != 0 && deadline_us < w->deadline_us))
+        w->deadline_us = deadline_us;
     pthread_mutex_unlock(&srv->watch_lock);
 }
 
@@ -183,8 +189,7 @@ static void *sweeper_main(void *arg)
                 continue;
             w->deadline_us = 0;
             shutdown(w->fd, SHUT_RDWR);
-            log_debug("http: closing a connection that sent no whole request in %us",
-                      srv->cfg.connection_timeout_s);
+            log_debug("http: closing a connection past its deadline for a whole request");
         }
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
@@ -232,10 +237,26 @@ static void stop_sweeper(http_server *srv)
     srv->sweeper_running = 0;
 }
 
+/* The '&'-separated pieces of the query in uri (0 when it has none). */
+static size_t query_pieces(const char *uri)
+{
+    size_t n = 0;
+    for (const char *q = strchr(uri, '?'); q; q = strchr(q + 1, '&'))
+        n++;
+    return n;
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     http_server *srv = cls;
-    (void)conn;
+    /* libmicrohttpd indexes every piece of the query in the connection's
+     * memory pool right after this callback. Past several hundred pieces
+     * the pool runs out, and 0.9.75 then drops its own 431 answer and
+     * leaves the connection waiting for its timeout. Such a connection
+     * gets a moment to be answered (it is, when the pool sufficed; the
+     * answer then refuses the parameters), then is closed. */
+    if (query_pieces(uri) > QUERY_PIECES_MAX)
+        set_deadline(srv, conn, clock_monotonic_us() + STUCK_GRACE_US, 1);
     request_state *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
@@ -285,7 +306,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free_state(*con_cls);
     *con_cls = NULL;
     /* Answered: the clock starts for the next request on this connection. */
-    set_deadline(cls, conn, request_deadline(cls));
+    set_deadline(cls, conn, request_deadline(cls), 0);
 }
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -465,7 +486,7 @@ static enum MHD_Result dispatch(http_server *srv, request_state *st, struct MHD_
     clock_gettime(CLOCK_MONOTONIC, &now);
     st->dispatched = 1;
     st->conn = conn;
-    set_deadline(srv, conn, 0);
+    set_deadline(srv, conn, 0, 0);
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, st);
     fill_peer(st, conn);
     st->req.secure = srv->tls != NULL;
