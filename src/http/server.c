@@ -49,15 +49,23 @@
 #define QUERY_PIECES_MAX 512
 #define STUCK_GRACE_US 1000000 /* how long such a request may take to be answered */
 
-/* A connection and its deadline for a whole request (see below). */
+/* Per-request state, from the URI callback to the completion callback. */
+typedef struct request_state request_state;
+
+/* A connection: its deadline for a whole request (see "request
+ * deadlines"), and its request's state until the completion callback. */
 typedef struct conn_watch {
     int fd;
     int64_t deadline_us; /* CLOCK_MONOTONIC; 0 while a request is being answered */
+    /* Touched only by the connection's own libmicrohttpd thread: when
+     * libmicrohttpd fails a request in the middle of parsing its head, it
+     * never calls the completion callback, and the state is freed when the
+     * connection closes instead. */
+    request_state *request;
     struct conn_watch *prev, *next;
 } conn_watch;
 
-/* Per-request state, from the URI callback to the completion callback. */
-typedef struct request_state {
+struct request_state {
     http_request req;
     char *target_copy;      /* raw target, then split into path and query */
     buf body;
@@ -68,7 +76,9 @@ typedef struct request_state {
     http_response resp;
     struct MHD_Connection *conn;
     struct request_state *next; /* in the worker queue */
-} request_state;
+};
+
+static void free_state(request_state *st);
 
 struct http_server {
     struct MHD_Daemon *mhd;
@@ -123,7 +133,16 @@ int http_response_add_header(http_response *resp, const char *name, const char *
 
 static int64_t request_deadline(const http_server *srv)
 {
+    if (srv->cfg.connection_timeout_s == 0)
+        return 0;
     return clock_monotonic_us() + (int64_t)srv->cfg.connection_timeout_s * 1000000;
+}
+
+static conn_watch *watch_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -158,6 +177,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (w->next)
         w->next->prev = w->prev;
     pthread_mutex_unlock(&srv->watch_lock);
+    free_state(w->request);
     free(w);
     *socket_context = NULL;
 }
@@ -167,9 +187,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 static void set_deadline(http_server *srv, struct MHD_Connection *conn, int64_t deadline_us,
                          int only_sooner)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    conn_watch *w = ci ? ci->socket_context : NULL;
+    conn_watch *w = watch_of(conn);
     if (!w)
         return;
     pthread_mutex_lock(&srv->watch_lock);
@@ -281,6 +299,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     st->req.target = st->target_copy;
     st->req.path = path;
     st->req.query = q ? q + 1 : "";
+    /* A state still here was not completed, and libmicrohttpd forgets it
+     * now, replacing it with this one. */
+    conn_watch *w = watch_of(conn);
+    if (w) {
+        free_state(w->request);
+        w->request = st;
+    }
     return st;
 }
 
@@ -303,6 +328,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)toe;
+    conn_watch *w = watch_of(conn);
+    if (w && w->request == *con_cls)
+        w->request = NULL;
     free_state(*con_cls);
     *con_cls = NULL;
     /* Answered: the clock starts for the next request on this connection. */
