@@ -60,13 +60,16 @@ static int is_form(const http_request *req)
     return ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0;
 }
 
-/* The action the request names: x-acs-action (V3) or Action (V1). */
+/* The action the request names: x-acs-action (V3) or Action (V1); NULL
+ * for an Action holding a decoded %00, whose C string would stop short of
+ * what was signed ("GetInstanceScreenshot%00Describe" is no such action). */
 static const char *request_action(const http_request *req, const principal *who,
                                   const param_list *params)
 {
     if (who->style == SIG_STYLE_V3)
         return http_request_header(req, "x-acs-action");
-    return params_get(params, "Action");
+    const param *p = params_find(params, "Action");
+    return p && strlen(p->value) == p->value_len ? p->value : NULL;
 }
 
 /* Runs every stage up to and including the operation; returns 0 with
@@ -79,6 +82,10 @@ static int handle_stages(api_service *svc, const http_request *req, param_list *
     *fmt = pick_format(req, NULL);
     if (req->target_too_long)
         return api_error_set(err, API_ERR_URI_TOO_LONG, NULL);
+    if (req->too_many_headers)
+        return api_error_set(err, API_ERR_HEADERS_TOO_LARGE, NULL);
+    if (req->bad_framing)
+        return api_error_set(err, API_ERR_BAD_REQUEST, NULL);
     if (req->body_too_large)
         return api_error_set(err, API_ERR_REQUEST_TOO_LARGE, NULL);
     if (req->overloaded)

@@ -56,6 +56,10 @@ static const struct error_entry error_table[API_ERR_COUNT] = {
         "The request body is larger than this endpoint accepts."},
     [API_ERR_URI_TOO_LONG] = {414, "RequestURITooLong",
         "The request URI is longer than this endpoint accepts."},
+    [API_ERR_HEADERS_TOO_LARGE] = {431, "RequestHeaderFieldsTooLarge",
+        "The request has more header fields than this endpoint accepts."},
+    [API_ERR_BAD_REQUEST] = {400, "BadRequest",
+        "The request is not well-formed HTTP/1.1: its framing or a header field is malformed."},
     [API_ERR_NOT_FOUND_PATH] = {404, "InvalidAction.NotFound",
         "Specified api is not found, please check your url and method."},
 };

@@ -40,6 +40,8 @@ typedef enum api_error_code {
      * before any API logic; ecshot names them plainly). */
     API_ERR_REQUEST_TOO_LARGE,        /* 413 */
     API_ERR_URI_TOO_LONG,             /* 414 */
+    API_ERR_HEADERS_TOO_LARGE,        /* 431 */
+    API_ERR_BAD_REQUEST,              /* 400: malformed or ambiguous framing */
     API_ERR_NOT_FOUND_PATH,           /* 404 */
     API_ERR_COUNT
 } api_error_code;

@@ -35,9 +35,16 @@ typedef struct http_request {
      * see it: the peer, or the client a trusted proxy names in
      * X-Forwarded-For (http_client_address). */
     char client[64];
-    /* Limits passed: the handler answers 413 / 414 without reading further. */
+    /* Limits passed: the handler answers 413 / 414 / 431 without reading
+     * further. */
     int body_too_large;
     int target_too_long;
+    int too_many_headers;
+    /* The head frames its body ambiguously (several Content-Lengths, one
+     * with a Transfer-Encoding, a coding other than chunked), has a
+     * malformed field or not exactly one Host: the handler answers 400,
+     * and the connection is closed. */
+    int bad_framing;
     /* The worker queue was full: the handler answers 503 at once. */
     int overloaded;
     /* 1 when the request came over TLS (acs:SecureTransport). */

@@ -15,6 +15,10 @@
  *    are handed to a pool of worker threads while their connection is
  *    suspended, and resumed with the answer; a full queue is answered at
  *    once (the request is flagged overloaded) instead of waiting.
+ * libmicrohttpd's connection timeout only counts idle time, so a client
+ * trickling its request a byte at a time would hold its connection for
+ * ever: each connection also has a deadline for a whole request, enforced
+ * by a thread of its own (see "request deadlines" below).
  * HTTPS is libmicrohttpd's own (GnuTLS); the certificate comes from
  * tls.c through libmicrohttpd's certificate callback, so that it can be
  * replaced while the server runs. */
@@ -36,12 +40,32 @@
 
 #include "http/tls.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 #define HEADERS_MAX 128
 #define DISCARD_MAX (1u << 20) /* body bytes read past the limit before closing */
+#define SWEEP_INTERVAL_MS 250  /* how often request deadlines are looked at */
+/* More query pieces than libmicrohttpd's pool surely indexes (see on_uri). */
+#define QUERY_PIECES_MAX 512
+#define STUCK_GRACE_US 1000000 /* how long such a request may take to be answered */
 
 /* Per-request state, from the URI callback to the completion callback. */
-typedef struct request_state {
+typedef struct request_state request_state;
+
+/* A connection: its deadline for a whole request (see "request
+ * deadlines"), and its request's state until the completion callback. */
+typedef struct conn_watch {
+    int fd;
+    int64_t deadline_us; /* CLOCK_MONOTONIC; 0 while a request is being answered */
+    /* Touched only by the connection's own libmicrohttpd thread: when
+     * libmicrohttpd fails a request in the middle of parsing its head, it
+     * never calls the completion callback, and the state is freed when the
+     * connection closes instead. */
+    request_state *request;
+    struct conn_watch *prev, *next;
+} conn_watch;
+
+struct request_state {
     http_request req;
     char *target_copy;      /* raw target, then split into path and query */
     buf body;
@@ -52,7 +76,9 @@ typedef struct request_state {
     http_response resp;
     struct MHD_Connection *conn;
     struct request_state *next; /* in the worker queue */
-} request_state;
+};
+
+static void free_state(request_state *st);
 
 struct http_server {
     struct MHD_Daemon *mhd;
@@ -67,6 +93,13 @@ struct http_server {
     int stopping;
     pthread_t *workers;
     unsigned worker_count;
+    /* Open connections and the thread that enforces their deadlines. */
+    pthread_mutex_t watch_lock;
+    pthread_cond_t sweep_wake;
+    conn_watch *watches;
+    int sweep_stopping;
+    int sweeper_running;
+    pthread_t sweeper;
 };
 
 const char *http_request_header(const http_request *req, const char *name)
@@ -87,10 +120,161 @@ int http_response_add_header(http_response *resp, const char *name, const char *
     return 0;
 }
 
+/* ---- request deadlines ----
+ *
+ * A connection must deliver a whole request (head and body) within the
+ * connection timeout of opening, or of its previous answer; while a
+ * request is being answered it has no deadline. Past it, the sweeper shuts
+ * the socket down: libmicrohttpd sees the connection end and closes it as
+ * it closes any other. The socket is only shut down, never closed, and
+ * libmicrohttpd reports a connection's end (on_connection, which takes the
+ * watch off the list under the same lock) before it closes the socket, so
+ * the sweeper never touches a descriptor number that was reused. */
+
+static int64_t request_deadline(const http_server *srv)
+{
+    if (srv->cfg.connection_timeout_s == 0)
+        return 0;
+    return clock_monotonic_us() + (int64_t)srv->cfg.connection_timeout_s * 1000000;
+}
+
+static conn_watch *watch_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    http_server *srv = cls;
+    conn_watch *w = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        w = ci ? calloc(1, sizeof *w) : NULL;
+        *socket_context = w;
+        if (!w)
+            return; /* unwatched: only the idle timeout applies */
+        w->fd = ci->connect_fd;
+        w->deadline_us = request_deadline(srv);
+        pthread_mutex_lock(&srv->watch_lock);
+        w->next = srv->watches;
+        if (w->next)
+            w->next->prev = w;
+        srv->watches = w;
+        pthread_mutex_unlock(&srv->watch_lock);
+        return;
+    }
+    if (!w)
+        return;
+    pthread_mutex_lock(&srv->watch_lock);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        srv->watches = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&srv->watch_lock);
+    free_state(w->request);
+    free(w);
+    *socket_context = NULL;
+}
+
+/* Sets conn's deadline: request_deadline(), or 0 for none; with
+ * only_sooner, a deadline already sooner (or none, while answering) stays. */
+static void set_deadline(http_server *srv, struct MHD_Connection *conn, int64_t deadline_us,
+                         int only_sooner)
+{
+    conn_watch *w = watch_of(conn);
+    if (!w)
+        return;
+    pthread_mutex_lock(&srv->watch_lock);
+    if (!only_sooner || (w->deadline_us != 0 && deadline_us < w->deadline_us))
+        w->deadline_us = deadline_us;
+    pthread_mutex_unlock(&srv->watch_lock);
+}
+
+static void *sweeper_main(void *arg)
+{
+    http_server *srv = arg;
+    pthread_mutex_lock(&srv->watch_lock);
+    while (!srv->sweep_stopping) {
+        int64_t now = clock_monotonic_us();
+        for (conn_watch *w = srv->watches; w; w = w->next) {
+            if (w->deadline_us == 0 || w->deadline_us > now)
+                continue;
+            w->deadline_us = 0;
+            shutdown(w->fd, SHUT_RDWR);
+            log_debug("http: closing a connection past its deadline for a whole request");
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += SWEEP_INTERVAL_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&srv->sweep_wake, &srv->watch_lock, &until);
+    }
+    pthread_mutex_unlock(&srv->watch_lock);
+    return NULL;
+}
+
+/* The wait is on CLOCK_MONOTONIC, as the deadlines are. 0 or -1 (logged). */
+static int start_sweeper(http_server *srv)
+{
+    pthread_condattr_t attr;
+    if (srv->cfg.connection_timeout_s == 0)
+        return 0;
+    if (pthread_condattr_init(&attr) != 0 ||
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&srv->sweep_wake, &attr) != 0) {
+        log_error("cannot set up the request deadline thread");
+        return -1;
+    }
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&srv->sweeper, NULL, sweeper_main, srv) != 0) {
+        pthread_cond_destroy(&srv->sweep_wake);
+        log_error("cannot start the request deadline thread");
+        return -1;
+    }
+    srv->sweeper_running = 1;
+    return 0;
+}
+
+static void stop_sweeper(http_server *srv)
+{
+    if (!srv->sweeper_running)
+        return;
+    pthread_mutex_lock(&srv->watch_lock);
+    srv->sweep_stopping = 1;
+    pthread_cond_signal(&srv->sweep_wake);
+    pthread_mutex_unlock(&srv->watch_lock);
+    pthread_join(srv->sweeper, NULL);
+    pthread_cond_destroy(&srv->sweep_wake);
+    srv->sweeper_running = 0;
+}
+
+/* The '&'-separated pieces of the query in uri (0 when it has none). */
+static size_t query_pieces(const char *uri)
+{
+    size_t n = 0;
+    for (const char *q = strchr(uri, '?'); q; q = strchr(q + 1, '&'))
+        n++;
+    return n;
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     http_server *srv = cls;
-    (void)conn;
+    /* libmicrohttpd indexes every piece of the query in the connection's
+     * memory pool right after this callback. Past several hundred pieces
+     * the pool runs out, and 0.9.75 then drops its own 431 answer and
+     * leaves the connection waiting for its timeout. Such a connection
+     * gets a moment to be answered (it is, when the pool sufficed; the
+     * answer then refuses the parameters), then is closed. */
+    if (query_pieces(uri) > QUERY_PIECES_MAX)
+        set_deadline(srv, conn, clock_monotonic_us() + STUCK_GRACE_US, 1);
     request_state *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
@@ -115,6 +299,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     st->req.target = st->target_copy;
     st->req.path = path;
     st->req.query = q ? q + 1 : "";
+    /* A state still here was not completed, and libmicrohttpd forgets it
+     * now, replacing it with this one. */
+    conn_watch *w = watch_of(conn);
+    if (w) {
+        free_state(w->request);
+        w->request = st;
+    }
     return st;
 }
 
@@ -136,11 +327,14 @@ static void free_state(request_state *st)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
     (void)toe;
+    conn_watch *w = watch_of(conn);
+    if (w && w->request == *con_cls)
+        w->request = NULL;
     free_state(*con_cls);
     *con_cls = NULL;
+    /* Answered: the clock starts for the next request on this connection. */
+    set_deadline(cls, conn, request_deadline(cls), 0);
 }
 
 /* Past a MHD_NO the request is handled with the headers gathered so far,
@@ -177,6 +371,77 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     st->req.headers[st->req.header_count].value = val;
     st->req.header_count++;
     return MHD_YES;
+}
+
+/* What a request head says about how its body is framed (RFC 9112 §6).
+ * libmicrohttpd 0.9.75 takes the first of several Content-Lengths, lets
+ * Transfer-Encoding win over Content-Length and keeps the connection open
+ * after, waits for a body of any other transfer coding until the timeout,
+ * and files "Content-Length : 5" or a value holding a bare CR as some other
+ * header. A proxy in front that framed the same bytes differently would
+ * let a second request hide in the first one's body (request smuggling),
+ * so such heads are refused, and answering before the body closes the
+ * connection. A NUL in a value cannot be seen here: libmicrohttpd already
+ * cut the value there. */
+typedef struct head_facts {
+    size_t fields;
+    unsigned content_length, transfer_encoding, host;
+    int unknown_coding; /* a Transfer-Encoding other than exactly "chunked" */
+    int malformed;      /* a name that is not a token, or a CR or LF in a value */
+} head_facts;
+
+/* RFC 9110 §5.6.2 tchar. */
+static int is_token_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static enum MHD_Result note_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_size, const char *value, size_t value_size)
+{
+    head_facts *f = cls;
+    (void)kind;
+    f->fields++;
+    if (key_size == 0)
+        f->malformed = 1;
+    for (size_t i = 0; i < key_size; i++)
+        if (!is_token_byte((unsigned char)key[i]))
+            f->malformed = 1;
+    if (value && (memchr(value, '\r', value_size) || memchr(value, '\n', value_size)))
+        f->malformed = 1;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        f->content_length++;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->transfer_encoding++;
+        if (!value || strcasecmp(value, "chunked") != 0)
+            f->unknown_coding = 1;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
+        f->host++;
+    }
+    return MHD_YES;
+}
+
+/* Flags a head with more fields than are kept, or with ambiguous framing
+ * (above); HTTP/1.1 also needs exactly one Host (RFC 9112 §3.2). */
+static void check_head(request_state *st, struct MHD_Connection *conn, const char *version)
+{
+    head_facts f;
+    memset(&f, 0, sizeof f);
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, note_header, &f);
+    if (f.fields > HEADERS_MAX)
+        st->req.too_many_headers = 1;
+    else if (f.malformed || f.content_length > 1 || f.transfer_encoding > 1 ||
+             (f.content_length && f.transfer_encoding) || f.unknown_coding || f.host > 1 ||
+             (f.host == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0))
+        st->req.bad_framing = 1;
+}
+
+/* Refused by the transport: answered at once, without a worker. */
+static int refused_early(const http_request *req)
+{
+    return req->target_too_long || req->too_many_headers || req->bad_framing ||
+           req->body_too_large;
 }
 
 static void fill_peer(request_state *st, struct MHD_Connection *conn)
@@ -257,6 +522,7 @@ static enum MHD_Result dispatch(http_server *srv, request_state *st, struct MHD_
     clock_gettime(CLOCK_MONOTONIC, &now);
     st->dispatched = 1;
     st->conn = conn;
+    set_deadline(srv, conn, 0, 0);
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, st);
     fill_peer(st, conn);
     http_client_address(&st->req, srv->cfg.trusted_proxies, st->req.client,
@@ -267,7 +533,7 @@ static enum MHD_Result dispatch(http_server *srv, request_state *st, struct MHD_
     st->req.body_len = st->body.len;
 
     /* Requests refused by a limit are cheap to answer: no worker needed. */
-    if (srv->worker_count > 0 && !st->req.target_too_long && !st->req.body_too_large) {
+    if (srv->worker_count > 0 && !refused_early(&st->req)) {
         pthread_mutex_lock(&srv->lock);
         if (!srv->stopping && srv->queued < srv->cfg.queue_max) {
             MHD_suspend_connection(conn);
@@ -298,7 +564,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     http_server *srv = cls;
     request_state *st = *con_cls;
     (void)url;
-    (void)version;
 
     if (!st)
         return MHD_NO; /* the URI callback ran out of memory */
@@ -313,13 +578,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!st->head_seen) {
         st->head_seen = 1;
         st->req.method = method;
+        check_head(st, conn, version);
         /* A declared length over the limit is answered before the body is
          * read; libmicrohttpd then closes the connection. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body)
             st->req.body_too_large = 1;
-        if (!st->req.target_too_long && !st->req.body_too_large)
+        if (!refused_early(&st->req))
             return MHD_YES;
         return dispatch(srv, st, conn);
     }
@@ -499,11 +765,13 @@ static void stop_tls(http_server *srv)
 static void server_free(http_server *srv, int fd)
 {
     stop_workers(srv);
+    stop_sweeper(srv);
     stop_tls(srv);
     if (fd > 0)
         close(fd);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->wake);
+    pthread_mutex_destroy(&srv->watch_lock);
     free(srv);
 }
 
@@ -520,6 +788,7 @@ http_server *http_server_start(const http_server_config *cfg)
     srv->cfg = *cfg;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->wake, NULL);
+    pthread_mutex_init(&srv->watch_lock, NULL);
     if (start_tls(srv, cfg) < 0) {
         server_free(srv, fd);
         return NULL;
@@ -537,6 +806,10 @@ http_server *http_server_start(const http_server_config *cfg)
             }
             srv->worker_count++;
         }
+    }
+    if (start_sweeper(srv) < 0) {
+        server_free(srv, fd);
+        return NULL;
     }
     unsigned threads = cfg->threads;
     if (threads == 0) {
@@ -571,6 +844,7 @@ http_server *http_server_start(const http_server_config *cfg)
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_headers,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
@@ -605,6 +879,9 @@ void http_server_stop(http_server *srv)
     /* Workers finish the queue and resume every suspended connection:
      * libmicrohttpd cannot stop while one is still suspended. */
     stop_workers(srv);
+    /* No socket is shut down from here on; the connections' watches are
+     * freed as libmicrohttpd reports each connection's end. */
+    stop_sweeper(srv);
     MHD_stop_daemon(srv->mhd); /* closes the listening socket too */
     server_free(srv, -1);
 }

@@ -161,6 +161,8 @@ static void status_and_names_of_every_code(void **state)
         {API_ERR_SERVICE_UNAVAILABLE, 503, "ServiceUnavailable"},
         {API_ERR_REQUEST_TOO_LARGE, 413, "RequestEntityTooLarge"},
         {API_ERR_URI_TOO_LONG, 414, "RequestURITooLong"},
+        {API_ERR_HEADERS_TOO_LARGE, 431, "RequestHeaderFieldsTooLarge"},
+        {API_ERR_BAD_REQUEST, 400, "BadRequest"},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         assert_int_equal(api_error_http_status(want[i].code), want[i].status);
