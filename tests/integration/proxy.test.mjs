@@ -110,11 +110,15 @@ itest('trusted proxy: several X-Forwarded-For headers are one list, in order', a
     await expectRaw(s, { 'x-forwarded-for': ['198.51.100.9', CLIENT] }, 'IncorrectInstanceStatus', CLIENT);
     await expectRaw(s, { 'x-forwarded-for': [CLIENT, '198.51.100.9'] }, 'Forbidden.RAM', '198.51.100.9');
     await expectRaw(s, { 'x-forwarded-for': [CLIENT, 'bogus'] }, 'Forbidden.RAM', '127.0.0.1');
-    // Past the headers the server keeps (128), a proxy's own header could
-    // be the one dropped: the list is not believed at all.
+    // Past the header fields the server keeps (128) a proxy's own header
+    // could be the one dropped: such a request is refused whole (431), and
+    // its audit line names the peer, never a hop of the partial list.
     const many = { host: s.srv.host, 'x-forwarded-for': CLIENT };
     for (let i = 0; i < 130; i++) many[`x-pad-${i}`] = 'x';
-    await expectRaw(s, many, 'Forbidden.RAM', '127.0.0.1');
+    const res = await v1Request(s.srv, s.key, { params: { RegionId: REGION, InstanceId: s.id }, headers: many });
+    assertErrorJson(res, 'RequestHeaderFieldsTooLarge', { status: 431, host: s.srv.host,
+        message: 'The request has more header fields than this endpoint accepts.' });
+    assert.equal((await s.auditLine(res.json.RequestId)).sourceIp, '127.0.0.1');
 });
 
 itest('trusted proxy given as an IPv4-mapped IPv6 network trusts the IPv4 peer', async (ctx) => {
