@@ -352,7 +352,8 @@ int secret_seal(const secret_keyring *ring, const char *aad, const void *plain, 
              (len == 0 || EVP_EncryptUpdate(ctx, raw + NONCE_BYTES, &n, plain, (int)len) == 1) &&
              EVP_EncryptFinal_ex(ctx, raw + NONCE_BYTES + (len ? n : 0), &fin) == 1 &&
              (size_t)((len ? n : 0) + fin) == len &&
-             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, raw + NONCE_BYTES + len) == 1;
+             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_BYTES,
+                                 raw + NONCE_BYTES + len) == 1;
     char fp[SECRET_FINGERPRINT_HEX + 1];
     memcpy(fp, k->fingerprint, sizeof fp);
     pthread_rwlock_unlock(&rw->lock);

@@ -238,6 +238,8 @@ enum stmt_id {
     STMT_INSTANCE_REMOVE,
     STMT_IMPORT_INSTANCES,
     STMT_IMPORT_CLEAR_TAGS,
+    STMT_KEY_SECRETS,
+    STMT_KEY_SET_SECRETS,
     STMT_COUNT
 };
 
@@ -319,6 +321,11 @@ static const char *const stmt_sql[STMT_COUNT] = {
         "   account_id = excluded.account_id, type = excluded.type,"
         "   status = excluded.status, console_url = excluded.console_url",
     [STMT_IMPORT_CLEAR_TAGS] = "DELETE FROM instance_tags WHERE instance_id = ANY ($1::text[])",
+    [STMT_KEY_SECRETS] = "SELECT id, secret FROM access_keys ORDER BY id",
+    /* New secrets as two parallel arrays (AccessKey ids, stored secrets). */
+    [STMT_KEY_SET_SECRETS] = "UPDATE access_keys a SET secret = n.secret"
+                             " FROM unnest($1::text[], $2::text[]) AS n(id, secret)"
+                             " WHERE a.id = n.id",
 };
 
 _Static_assert(STMT_COUNT <= sizeof(unsigned) * CHAR_BIT, "conn.prepared: a bit per statement");
@@ -1136,7 +1143,8 @@ static int pooled_read(pg_store *ps, enum stmt_id id, int n, const char *const *
     return result;
 }
 
-static int pg_key_get(store *s, const char *access_key_id, access_key *out)
+static int pg_key_get(store *s, const char *access_key_id, access_key *out,
+                      char stored_secret[STORE_SEALED_MAX])
 {
     PGresult *r;
     const char *params[1] = {access_key_id};
@@ -1146,7 +1154,7 @@ static int pg_key_get(store *s, const char *access_key_id, access_key *out)
     if (PQntuples(r) == 0) {
         result = STORE_NOT_FOUND;
     } else if (copy_value(r, 0, 0, out->id, sizeof out->id) ||
-               copy_value(r, 0, 1, out->secret, sizeof out->secret) ||
+               copy_value(r, 0, 1, stored_secret, STORE_SEALED_MAX) ||
                copy_value(r, 0, 2, out->account_id, sizeof out->account_id) ||
                copy_value(r, 0, 3, out->user, sizeof out->user)) {
         log_error("postgresql: access key %s: a stored field does not fit", access_key_id);
@@ -1372,15 +1380,73 @@ static int pg_user_create(store *s, const char *account_id, const char *user)
 }
 
 static int pg_key_create(store *s, const char *account_id, const char *user, const char *id,
-                         const char *secret)
+                         const char *sealed_secret)
 {
-    if (user && *user == '\0')
-        user = NULL; /* the account's own key */
-    if (!store_valid_owner(account_id) || (user && !store_valid_owner(user)) ||
-        !store_valid_id(id) || !store_valid_secret(secret))
-        return STORE_INVALID;
-    const char *params[4] = {id, secret, account_id, user};
+    const char *params[4] = {id, sealed_secret, account_id, user};
     return pooled_write(s, STMT_KEY_CREATE, 4, params, "key_create", NULL);
+}
+
+/* Inside the open transaction: offers each row of r (id, stored secret)
+ * to reseal and writes back the replaced ones in one statement. */
+static int reseal_rows(conn *c, pg_store *ps, const PGresult *r, store_reseal_fn reseal,
+                       void *ctx, size_t *count)
+{
+    buf ids = BUF_INIT, secrets = BUF_INIT, out = BUF_INIT;
+    size_t changed = 0;
+    int result = STORE_OK;
+    for (int i = 0; i < PQntuples(r) && result == STORE_OK; i++) {
+        buf_reset(&out);
+        int rc = reseal(ctx, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), &out);
+        if (rc < 0) {
+            result = STORE_ERROR;
+        } else if (rc > 0) {
+            array_add(&ids, PQgetvalue(r, i, 0));
+            array_add(&secrets, buf_cstr(&out));
+            changed++;
+        }
+    }
+    if (result == STORE_OK && changed > 0) {
+        const char *params[2] = {array_end(&ids), array_end(&secrets)};
+        if (ids.failed || secrets.failed) {
+            log_error("postgresql: key_reseal_all: out of memory");
+            result = STORE_ERROR;
+        } else {
+            result = conn_write(c, deadline_after(ps), STMT_KEY_SET_SECRETS, 2, params,
+                                "key_reseal_all", NULL);
+        }
+    }
+    buf_free(&ids);
+    buf_free(&secrets);
+    buf_free(&out);
+    if (result == STORE_OK)
+        *count = changed;
+    return result;
+}
+
+/* One transaction. EXCLUSIVE mode keeps other writers of access_keys out
+ * (a key created meanwhile would otherwise escape the change) while
+ * readers, the servers checking signatures, go on reading the committed
+ * rows. Each statement has the whole timeout, as an import's have. */
+static int pg_key_reseal_all(store *s, store_reseal_fn reseal, void *ctx, size_t *count)
+{
+    pg_store *ps = (pg_store *)s;
+    conn *c = checkout(ps, deadline_after(ps));
+    if (!c)
+        return STORE_ERROR;
+    PGresult *r = NULL;
+    int result = conn_exec(c, deadline_after(ps),
+                           "BEGIN; LOCK TABLE access_keys IN EXCLUSIVE MODE", "key_reseal_all");
+    if (result == STORE_OK)
+        result = conn_run(c, deadline_after(ps), STMT_KEY_SECRETS, 0, NULL, "key_reseal_all", &r);
+    if (result == STORE_OK)
+        result = reseal_rows(c, ps, r, reseal, ctx, count);
+    if (result == STORE_OK)
+        result = conn_exec(c, deadline_after(ps), "COMMIT", "commit");
+    if (result != STORE_OK)
+        conn_rollback(c, deadline_after(ps));
+    PQclear(r);
+    checkin(ps, c);
+    return result;
 }
 
 static int changed_or_not_found(int result, long changed)
@@ -1693,6 +1759,7 @@ const store_driver store_postgresql_driver = {
     .account_create = pg_account_create,
     .user_create = pg_user_create,
     .key_create = pg_key_create,
+    .key_reseal_all = pg_key_reseal_all,
     .key_set_active = pg_key_set_active,
     .policy_attach = pg_policy_attach,
     .policy_create = pg_policy_create,

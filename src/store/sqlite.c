@@ -26,6 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "util/log.h"
 
 #define SQLITE_SCHEME "sqlite:"
@@ -175,6 +177,8 @@ enum stmt_id {
     STMT_INSTANCE_REMOVE,
     STMT_INSTANCE_UPSERT,
     STMT_TAGS_CLEAR,
+    STMT_KEY_SECRETS,
+    STMT_KEY_SET_SECRET,
     STMT_COUNT
 };
 
@@ -252,6 +256,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
                              " account_id = excluded.account_id, type = excluded.type,"
                              " status = excluded.status, console_url = excluded.console_url",
     [STMT_TAGS_CLEAR] = "DELETE FROM instance_tags WHERE instance_id = ?1",
+    [STMT_KEY_SECRETS] = "SELECT id, secret FROM access_keys ORDER BY id",
+    [STMT_KEY_SET_SECRET] = "UPDATE access_keys SET secret = ?2 WHERE id = ?1",
 };
 
 extern const store_driver store_sqlite_driver; /* defined at the end */
@@ -463,8 +469,9 @@ static void checkin(sqlite_store *ss, conn *c)
 
 /* ---- opening: file, mode, journal, schema ---- */
 
-/* Creates the file 0600 when missing: it holds AccessKey secrets, and
- * SQLite gives its -wal and -shm files the mode of the database file. */
+/* Creates the file 0600 when missing: it holds the inventory and the
+ * (sealed) AccessKey secrets, and SQLite gives its -wal and -shm files the
+ * mode of the database file. */
 static int create_private_file(const char *path)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -732,7 +739,8 @@ static int read_tag(sqlite3_stmt *st, instance *inst)
 
 /* ---- the driver's functions ---- */
 
-static int sqlite_key_get(store *s, const char *access_key_id, access_key *out)
+static int sqlite_key_get(store *s, const char *access_key_id, access_key *out,
+                          char stored_secret[STORE_SEALED_MAX])
 {
     sqlite_store *ss = (sqlite_store *)s;
     conn *c = checkout(ss);
@@ -746,7 +754,7 @@ static int sqlite_key_get(store *s, const char *access_key_id, access_key *out)
             rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             if (copy_column(st, 0, out->id, sizeof out->id) ||
-                copy_column(st, 1, out->secret, sizeof out->secret) ||
+                copy_column(st, 1, stored_secret, STORE_SEALED_MAX) ||
                 copy_column(st, 2, out->account_id, sizeof out->account_id) ||
                 copy_column(st, 3, out->user, sizeof out->user)) {
                 log_error("sqlite: access key %s: a stored field does not fit", access_key_id);
@@ -1009,14 +1017,108 @@ static int sqlite_user_create(store *s, const char *account_id, const char *user
 }
 
 static int sqlite_key_create(store *s, const char *account_id, const char *user, const char *id,
-                             const char *secret)
+                             const char *sealed_secret)
 {
-    if (user && *user == '\0')
-        user = NULL; /* the account's own key */
-    if (!store_valid_owner(account_id) || (user && !store_valid_owner(user)) ||
-        !store_valid_id(id) || !store_valid_secret(secret))
-        return STORE_INVALID;
-    return pooled_write(s, STMT_KEY_CREATE, "key_create", 4, id, secret, account_id, user);
+    return pooled_write(s, STMT_KEY_CREATE, "key_create", 4, id, sealed_secret, account_id, user);
+}
+
+/* An AccessKey's id and stored secret, read before any is rewritten. */
+typedef struct key_row {
+    char *id;
+    char *stored;
+} key_row;
+
+static void key_rows_free(key_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].id);
+        if (rows[i].stored) /* an older ecshot's may be in the clear */
+            OPENSSL_cleanse(rows[i].stored, strlen(rows[i].stored));
+        free(rows[i].stored);
+    }
+    free(rows);
+}
+
+/* Every AccessKey's id and stored secret, in id order, into *out. */
+static int read_key_rows(conn *c, key_row **out, size_t *count)
+{
+    sqlite3_stmt *st = conn_stmt(c, STMT_KEY_SECRETS);
+    if (!st)
+        return STORE_ERROR;
+    key_row *rows = NULL;
+    size_t n = 0, cap = 0;
+    int rc, oom = 0;
+    while (!oom && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        const char *stored = (const char *)sqlite3_column_text(st, 1);
+        if (n == cap) {
+            size_t grown = cap ? cap * 2 : 64;
+            key_row *p = realloc(rows, grown * sizeof *p);
+            if (!p) {
+                oom = 1;
+                break;
+            }
+            rows = p;
+            cap = grown;
+        }
+        rows[n].id = id ? strdup(id) : NULL;
+        rows[n].stored = stored ? strdup(stored) : NULL;
+        n++;
+        oom = !rows[n - 1].id || !rows[n - 1].stored;
+    }
+    int result = STORE_OK;
+    if (oom) {
+        log_error("sqlite: key_reseal_all: out of memory");
+        result = STORE_ERROR;
+    } else if (rc != SQLITE_DONE) {
+        result = result_of(c, rc, "key_reseal_all");
+    }
+    stmt_done(st);
+    if (result != STORE_OK) {
+        key_rows_free(rows, n);
+        return result;
+    }
+    *out = rows;
+    *count = n;
+    return STORE_OK;
+}
+
+/* One write transaction (BEGIN IMMEDIATE: no other writer until it ends;
+ * readers go on reading the committed rows, WAL): read every row, then
+ * write back what reseal replaced. */
+static int sqlite_key_reseal_all(store *s, store_reseal_fn reseal, void *ctx, size_t *count)
+{
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    key_row *rows = NULL;
+    size_t n = 0, changed = 0;
+    int result = conn_begin(c);
+    if (result == STORE_OK)
+        result = read_key_rows(c, &rows, &n);
+    buf out = BUF_INIT;
+    for (size_t i = 0; i < n && result == STORE_OK; i++) {
+        buf_reset(&out);
+        int r = reseal(ctx, rows[i].id, rows[i].stored, &out);
+        if (r < 0) {
+            result = STORE_ERROR;
+        } else if (r > 0) {
+            result = conn_write(c, STMT_KEY_SET_SECRET, "key_reseal_all", 2, rows[i].id,
+                                buf_cstr(&out));
+            changed++;
+        }
+    }
+    if (result == STORE_OK)
+        result = conn_commit(c);
+    if (result != STORE_OK)
+        conn_rollback(c);
+    else
+        *count = changed;
+    buf_free(&out);
+    key_rows_free(rows, n);
+    checkin(ss, c);
+    return result;
 }
 
 /* The number of rows the last statement on c changed, as a result. */
@@ -1353,6 +1455,7 @@ const store_driver store_sqlite_driver = {
     .account_create = sqlite_account_create,
     .user_create = sqlite_user_create,
     .key_create = sqlite_key_create,
+    .key_reseal_all = sqlite_key_reseal_all,
     .key_set_active = sqlite_key_set_active,
     .policy_attach = sqlite_policy_attach,
     .policy_create = sqlite_policy_create,

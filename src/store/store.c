@@ -3,13 +3,21 @@
  * The drivers table below is the one place a backend is listed: adding one
  * (say "postgresql://") is a file of its own plus a line here. The input
  * rules live here too, so that every backend refuses the same things and
- * the CLI can check them before it asks. */
+ * the CLI can check them before it asks. So does sealing: AccessKey
+ * secrets are sealed before a driver is called and opened after it
+ * answers, so no backend ever holds or sees one in the clear. */
 #include "store/store.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "util/log.h"
+
+/* "ecs1:" + 16 + ":" + base64 of nonce, the longest secret and the tag. */
+_Static_assert(5 + 16 + 1 + 4 * ((12 + (STORE_SECRET_MAX - 1) + 16 + 2) / 3) < STORE_SEALED_MAX,
+               "STORE_SEALED_MAX must hold a sealed secret and its NUL");
 
 extern const store_driver store_sqlite_driver; /* sqlite.c */
 extern const store_driver store_postgresql_driver; /* postgresql.c */
@@ -56,6 +64,115 @@ void store_policies_free(policy_doc *docs, size_t count)
     free(docs);
 }
 
+int store_set_keyring(store *s, const secret_keyring *ring)
+{
+    if (!ring)
+        return STORE_INVALID;
+    s->keyring = ring;
+    return STORE_OK;
+}
+
+/* ---- sealing ---- */
+
+/* Wipes what a buffer held (a secret in the clear) and frees it. */
+static void buf_wipe(buf *b)
+{
+    if (b->data)
+        OPENSSL_cleanse(b->data, b->cap);
+    buf_free(b);
+}
+
+static int have_keyring(const store *s)
+{
+    if (s->keyring)
+        return 1;
+    log_error("store: no master key to seal or open AccessKey secrets with "
+              "(give --master-key FILE; for ecshot, ECSHOT_MASTER_KEY=FILE works too)");
+    return 0;
+}
+
+/* One line on why a stored secret did not open. */
+static void log_open_failure(const char *access_key_id, const char *stored, int rc)
+{
+    switch (rc) {
+    case SECRET_UNKNOWN_KEY:
+        log_error("store: access key %s is sealed under master key %.16s, which the master key "
+                  "file lacks", access_key_id, stored + sizeof SECRET_PREFIX - 1);
+        break;
+    case SECRET_FORGED:
+        log_error("store: access key %s: its sealed secret does not authenticate (tampered "
+                  "with, or copied from another AccessKey)", access_key_id);
+        break;
+    case SECRET_MALFORMED:
+        log_error("store: access key %s: its stored secret is not well-formed sealed text",
+                  access_key_id);
+        break;
+    default:
+        log_error("store: access key %s: opening its secret failed (out of memory, or OpenSSL)",
+                  access_key_id);
+        break;
+    }
+}
+
+/* Opens a stored secret into out->secret, or says why it cannot. */
+static int open_stored_secret(const store *s, const char *access_key_id, const char *stored,
+                              access_key *out)
+{
+    if (!have_keyring(s))
+        return STORE_ERROR;
+    if (!secret_is_sealed(stored)) {
+        log_error("store: access key %s has its secret stored in the clear by an older ecshot: "
+                  "run 'ecshot key rotate-master' to seal it", access_key_id);
+        return STORE_ERROR;
+    }
+    buf plain = BUF_INIT;
+    int rc = secret_open(s->keyring, access_key_id, stored, strlen(stored), &plain);
+    int result = STORE_ERROR;
+    if (rc != SECRET_OK)
+        log_open_failure(access_key_id, stored, rc);
+    else if (plain.len >= sizeof out->secret || !store_valid_secret(buf_cstr(&plain)))
+        log_error("store: access key %s: its secret opened, but is not a valid secret",
+                  access_key_id);
+    else {
+        memcpy(out->secret, plain.data, plain.len + 1);
+        result = STORE_OK;
+    }
+    buf_wipe(&plain);
+    return result;
+}
+
+/* store_reseal_fn of store_key_rotate_master: ctx is the keyring. */
+static int reseal_one(void *ctx, const char *key_id, const char *stored, buf *out)
+{
+    const secret_keyring *ring = ctx;
+    if (secret_sealed_by_current(ring, stored))
+        return 0;
+    buf plain = BUF_INIT;
+    if (secret_is_sealed(stored)) {
+        int rc = secret_open(ring, key_id, stored, strlen(stored), &plain);
+        if (rc != SECRET_OK) {
+            log_open_failure(key_id, stored, rc);
+            buf_wipe(&plain);
+            return -1;
+        }
+    } else if (!store_valid_secret(stored)) {
+        log_error("store: access key %s: its stored secret is neither sealed nor a valid "
+                  "secret", key_id);
+        return -1;
+    } else if (buf_puts(&plain, stored) != 0) {
+        log_error("store: out of memory");
+        buf_wipe(&plain);
+        return -1;
+    }
+    int result = 1;
+    if (secret_seal(ring, key_id, plain.data, plain.len, out) != SECRET_OK) {
+        log_error("store: access key %s: sealing failed (out of memory, or OpenSSL)", key_id);
+        result = -1;
+    }
+    buf_wipe(&plain);
+    return result;
+}
+
 /* ---- wrappers: the input rules, then the driver ----
  *
  * Every caller goes through these, so the checks on arguments live here
@@ -68,7 +185,14 @@ int store_key_get(store *s, const char *access_key_id, access_key *out)
         return STORE_INVALID;
     if (!store_valid_id(access_key_id))
         return STORE_NOT_FOUND; /* no such key can have been stored */
-    return s->driver->key_get(s, access_key_id, out);
+    char stored[STORE_SEALED_MAX];
+    int result = s->driver->key_get(s, access_key_id, out, stored);
+    if (result == STORE_OK)
+        result = open_stored_secret(s, access_key_id, stored, out);
+    OPENSSL_cleanse(stored, sizeof stored); /* in the clear, if an older ecshot stored it */
+    if (result != STORE_OK)
+        OPENSSL_cleanse(out->secret, sizeof out->secret);
+    return result;
 }
 
 int store_user_policies(store *s, const char *account_id, const char *user, policy_doc **out,
@@ -137,7 +261,34 @@ int store_user_create(store *s, const char *account_id, const char *user)
 int store_key_create(store *s, const char *account_id, const char *user, const char *id,
                      const char *secret)
 {
-    return s->driver->key_create(s, account_id, user, id, secret);
+    if (user && *user == '\0')
+        user = NULL; /* the account's own key */
+    if (!store_valid_owner(account_id) || (user && !store_valid_owner(user)) ||
+        !store_valid_id(id) || !store_valid_secret(secret))
+        return STORE_INVALID;
+    if (!have_keyring(s))
+        return STORE_ERROR;
+    buf sealed = BUF_INIT;
+    if (secret_seal(s->keyring, id, secret, strlen(secret), &sealed) != SECRET_OK) {
+        log_error("store: access key %s: sealing its secret failed (out of memory, or OpenSSL)",
+                  id);
+        buf_free(&sealed);
+        return STORE_ERROR;
+    }
+    int result = s->driver->key_create(s, account_id, user, id, buf_cstr(&sealed));
+    buf_free(&sealed);
+    return result;
+}
+
+int store_key_rotate_master(store *s, size_t *resealed)
+{
+    size_t count = 0;
+    if (!have_keyring(s))
+        return STORE_ERROR;
+    int result = s->driver->key_reseal_all(s, reseal_one, (void *)s->keyring, &count);
+    if (resealed)
+        *resealed = result == STORE_OK ? count : 0;
+    return result;
 }
 
 int store_key_set_active(store *s, const char *access_key_id, int active)

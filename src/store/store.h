@@ -6,11 +6,18 @@
  * store_driver (a table of functions) in a file of its own, listed in
  * store.c. Every function returns STORE_OK, STORE_NOT_FOUND, STORE_EXISTS,
  * STORE_INVALID, STORE_CONFLICT or STORE_ERROR; on STORE_ERROR the backend
- * has logged why. A store may be used from many threads at once. */
+ * has logged why. A store may be used from many threads at once.
+ *
+ * AccessKey secrets are sealed (secret/secret.h) here, in the wrappers,
+ * under the master keyring given with store_set_keyring: a driver stores
+ * and returns sealed text and never sees a secret. */
 #ifndef ECSHOT_STORE_STORE_H
 #define ECSHOT_STORE_STORE_H
 
 #include <stddef.h>
+
+#include "secret/secret.h"
+#include "util/buf.h"
 
 enum store_result {
     STORE_OK = 0,
@@ -23,6 +30,9 @@ enum store_result {
 
 #define STORE_ID_MAX 128      /* account ids, user names, AccessKey ids, instance ids, regions */
 #define STORE_SECRET_MAX 128
+/* The stored (sealed) form of a secret of up to STORE_SECRET_MAX - 1
+ * bytes is 230 bytes; this leaves room for its NUL (store.c checks). */
+#define STORE_SEALED_MAX 256
 #define STORE_URL_MAX 1024
 #define STORE_TAGS_MAX 20     /* ECS allows 20 tags per resource */
 #define STORE_TAG_KEY_MAX 128
@@ -84,13 +94,22 @@ typedef struct role_info {
 
 typedef struct store store;
 
+/* Called by a driver's key_reseal_all for each AccessKey, with its stored
+ * secret text: returns 1 after appending the text to store instead to out
+ * (empty on entry), 0 to leave the row as it is, or -1 to give up (having
+ * logged why), which rolls the whole change back. */
+typedef int (*store_reseal_fn)(void *ctx, const char *key_id, const char *stored, buf *out);
+
 typedef struct store_driver {
     const char *scheme;   /* URL prefix this driver answers, e.g. "sqlite:" */
     int (*open)(const char *url, store **out);
     void (*close)(store *s);
 
-    /* Read path of a request. */
-    int (*key_get)(store *s, const char *access_key_id, access_key *out);
+    /* Read path of a request. Fills every field of out but the secret,
+     * whose stored text (at most STORE_SEALED_MAX - 1 bytes, else
+     * STORE_ERROR) goes to stored_secret. */
+    int (*key_get)(store *s, const char *access_key_id, access_key *out,
+                   char stored_secret[STORE_SEALED_MAX]);
     /* Policies attached to the user or role NAME of the account, in policy
      * name order; *out is a heap array the caller frees with
      * store_policies_free. A principal with none, or that does not exist,
@@ -104,9 +123,13 @@ typedef struct store_driver {
     /* Operator commands (ecshot CLI). */
     int (*account_create)(store *s, const char *account_id);
     int (*user_create)(store *s, const char *account_id, const char *user);
-    /* user NULL or "" for the account's own key. */
+    /* user NULL for the account's own key; the secret comes sealed. */
     int (*key_create)(store *s, const char *account_id, const char *user, const char *id,
-                      const char *secret);
+                      const char *sealed_secret);
+    /* Offers every AccessKey's stored secret to reseal and writes back the
+     * ones it replaces, in one transaction that keeps other writers of keys
+     * out: all or none. *count gets the number replaced. */
+    int (*key_reseal_all)(store *s, store_reseal_fn reseal, void *ctx, size_t *count);
     int (*key_set_active)(store *s, const char *access_key_id, int active);
     /* Creates policy NAME with this document and attaches it to the user
      * (already attached: fine): the one-step form of ecshot 0.2. When the
@@ -158,9 +181,10 @@ typedef struct store_driver {
     int (*instance_import)(store *s, const instance *items, size_t count);
 } store_driver;
 
-/* What every backend's store struct starts with. */
+/* What every backend's store struct starts with (zeroed by its open). */
 struct store {
     const store_driver *driver;
+    const secret_keyring *keyring;  /* store_set_keyring; not owned */
 };
 
 /* Opens the backend the URL names; NULL (and a logged reason) when the URL
@@ -168,8 +192,17 @@ struct store {
 store *store_open(const char *url);
 void store_close(store *s);
 void store_policies_free(policy_doc *docs, size_t count);
+/* The master keyring that seals and opens AccessKey secrets; the caller
+ * keeps it alive (and may reload it, secret_keyring_reload) until the store
+ * is closed. Set it before the store is shared between threads. Without
+ * one, every call that needs a secret answers STORE_ERROR. Returns STORE_OK
+ * (STORE_INVALID for a NULL ring). */
+int store_set_keyring(store *s, const secret_keyring *ring);
 
 /* Thin wrappers, so callers read store_key_get(s, ...) and not s->driver->... */
+/* Opens the secret with the keyring (STORE_ERROR, logged, when it cannot:
+ * no keyring, sealed under a key the ring lacks, tampered with or copied
+ * from another AccessKey, or still in the clear from an older ecshot). */
 int store_key_get(store *s, const char *access_key_id, access_key *out);
 /* The policies of a user: principal_policies(PRINCIPAL_USER); the root
  * (user NULL or "") has none. */
@@ -181,8 +214,14 @@ int store_role_get(store *s, const char *account_id, const char *name, role_info
 int store_instance_get(store *s, const char *instance_id, instance *out);
 int store_account_create(store *s, const char *account_id);
 int store_user_create(store *s, const char *account_id, const char *user);
+/* user NULL or "" for the account's own key. Seals the secret first. */
 int store_key_create(store *s, const char *account_id, const char *user, const char *id,
                      const char *secret);
+/* Re-seals under the ring's first key every AccessKey secret not sealed by
+ * it yet (secrets stored in the clear by an older ecshot included), in one
+ * transaction: all or none. *resealed gets how many changed. A secret that
+ * does not open (a key the ring lacks, tampering) fails it all, logged. */
+int store_key_rotate_master(store *s, size_t *resealed);
 int store_key_set_active(store *s, const char *access_key_id, int active);
 int store_policy_attach(store *s, const char *account_id, const char *user, const char *name,
                         const char *document);

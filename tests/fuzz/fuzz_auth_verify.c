@@ -32,9 +32,11 @@
 #define NOW_ISO "2024-01-01T00:05:00Z"
 
 static store *the_store;
+static secret_keyring *the_ring;
 static time_t the_now;
 static char dir[] = "/tmp/ecshot-fuzz-auth-XXXXXX";
 static char db_path[sizeof dir + 16];
+static char key_path[sizeof dir + 16];
 
 static time_t fixed_now(void)
 {
@@ -45,6 +47,9 @@ static void remove_dir(void)
 {
     store_close(the_store);
     the_store = NULL;
+    secret_keyring_free(the_ring);
+    the_ring = NULL;
+    unlink(key_path);
     static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
         char p[sizeof db_path + 16];
@@ -72,9 +77,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(db_path, sizeof db_path, "%s/store.db", dir);
     char url[sizeof db_path + 16];
     snprintf(url, sizeof url, "sqlite:%s", db_path);
+    snprintf(key_path, sizeof key_path, "%s/master.key", dir);
+    buf why = BUF_INIT;
+    must(secret_keyfile_create(key_path, &why) == 0, "master key file");
+    the_ring = secret_keyring_load(key_path, &why);
+    must(the_ring != NULL, "master key");
+    buf_free(&why);
     the_store = store_open(url);
     must(the_store != NULL, "store_open");
     atexit(remove_dir);
+    must(store_set_keyring(the_store, the_ring) == STORE_OK, "keyring");
     must(store_account_create(the_store, ACCOUNT) == STORE_OK, "account");
     must(store_user_create(the_store, ACCOUNT, "alice") == STORE_OK, "user");
     must(store_key_create(the_store, ACCOUNT, NULL, "testAccessKeyId", "testAccessKeySecret") ==
@@ -103,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     limits *lim = limits_open("memory:");
     FUZZ_CHECK(lim != NULL);
-    auth_context ctx = {the_store, lim, fixed_now};
+    auth_context ctx = {the_store, lim, fixed_now, the_ring};
 
     principal who;
     api_error err = API_ERROR_INIT;

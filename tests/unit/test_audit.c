@@ -426,6 +426,7 @@ static void dash_is_stderr(void **state)
 
 typedef struct api_fixture {
     api_service svc;
+    secret_keyring *ring;
     char db[128];
     char log_path[128];
 } api_fixture;
@@ -438,7 +439,18 @@ static int api_setup(void **state)
     snprintf(f.db, sizeof f.db, "%s/api.db", dir);
     snprintf(url, sizeof url, "sqlite:%s", f.db);
     snprintf(f.log_path, sizeof f.log_path, "%s/api-audit.log", dir);
+    char key_file[160];
+    snprintf(key_file, sizeof key_file, "%s/master.key", dir);
+    buf why = BUF_INIT;
+    if (secret_keyfile_create(key_file, &why) != 0 ||
+        !(f.ring = secret_keyring_load(key_file, &why))) {
+        fprintf(stderr, "test_audit: %s\n", buf_cstr(&why));
+        buf_free(&why);
+        return -1;
+    }
     f.svc.auth.store = store_open(url);
+    if (f.svc.auth.store)
+        store_set_keyring(f.svc.auth.store, f.ring);
     f.svc.auth.limits = limits_open("memory:");
     f.svc.auth.now = NULL;
     if (!f.svc.auth.store || !f.svc.auth.limits ||
@@ -469,6 +481,7 @@ static int api_teardown(void **state)
     retired_types_free((retired_types *)f->svc.ops.retired);
     limits_close(f->svc.auth.limits);
     store_close(f->svc.auth.store);
+    secret_keyring_free(f->ring);
     return 0;
 }
 

@@ -378,7 +378,8 @@ static void test_key_file_refusals(void **state)
     buf_free(&why);
 
     /* Upper-case hex is a key too; so is a file without a final newline. */
-    secret_keyring *ring = ring_of(f, "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F");
+    secret_keyring *ring =
+        ring_of(f, "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F");
     assert_string_equal(secret_keyring_fingerprint(ring), FINGERPRINT_A);
     secret_keyring_free(ring);
     secret_keyring_free(NULL);

@@ -563,10 +563,12 @@ static int recording_claim(limits *l, const char *ns, const char *key, int64_t t
 static const limits_driver recording_limits_driver = {"recording:", NULL, NULL, recording_claim};
 
 /* A store backend whose every lookup fails. */
-static int failing_key_get(store *s, const char *id, access_key *out)
+static int failing_key_get(store *s, const char *id, access_key *out,
+                           char stored_secret[STORE_SEALED_MAX])
 {
     (void)s;
     (void)id;
+    (void)stored_secret;
     memset(out, 0, sizeof *out);
     return STORE_ERROR;
 }
@@ -601,18 +603,18 @@ static int group_setup(void **state)
         return -1;
     snprintf(url, sizeof url, "sqlite:%s", fx.db);
     fx.st = store_open(url);
-    if (!fx.st)
+    if (!fx.st || store_set_keyring(fx.st, fx.ring) != STORE_OK)
         return -1;
-    const store_driver *d = fx.st->driver;
-    if (d->account_create(fx.st, "1234567890") != STORE_OK ||
-        d->account_create(fx.st, "2222222222") != STORE_OK ||
-        d->user_create(fx.st, "1234567890", "alice") != STORE_OK ||
-        d->key_create(fx.st, "1234567890", NULL, "testAccessKeyId", "testAccessKeySecret") !=
+    if (store_account_create(fx.st, "1234567890") != STORE_OK ||
+        store_account_create(fx.st, "2222222222") != STORE_OK ||
+        store_user_create(fx.st, "1234567890", "alice") != STORE_OK ||
+        store_key_create(fx.st, "1234567890", NULL, "testAccessKeyId", "testAccessKeySecret") !=
             STORE_OK ||
-        d->key_create(fx.st, "2222222222", NULL, "testid", "testsecret") != STORE_OK ||
-        d->key_create(fx.st, "1234567890", "alice", "aliceKey", "aliceSecret") != STORE_OK ||
-        d->key_create(fx.st, "1234567890", NULL, "disabledKey", "disabledSecret") != STORE_OK ||
-        d->key_set_active(fx.st, "disabledKey", 0) != STORE_OK)
+        store_key_create(fx.st, "2222222222", NULL, "testid", "testsecret") != STORE_OK ||
+        store_key_create(fx.st, "1234567890", "alice", "aliceKey", "aliceSecret") != STORE_OK ||
+        store_key_create(fx.st, "1234567890", NULL, "disabledKey", "disabledSecret") !=
+            STORE_OK ||
+        store_key_set_active(fx.st, "disabledKey", 0) != STORE_OK)
         return -1;
     return 0;
 }
@@ -1058,7 +1060,7 @@ static void test_verify_v1_nonce_per_key(void **state)
 static void test_verify_store_error(void **state)
 {
     (void)state;
-    store failing = {&failing_store_driver};
+    store failing = {&failing_store_driver, fx.ring};
     request r;
     fx.ctx.store = &failing;
     v1_row3_request(&r);

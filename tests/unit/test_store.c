@@ -1,9 +1,10 @@
 /* test_store.c: the store interface and its SQLite backend, on real files.
  *
  * Each test gets a fresh mkdtemp directory holding the database (and its
- * -wal and -shm files), removed afterwards. Threads check the pool and WAL:
- * many readers at once, and a second store handle (as the CLI would open)
- * writing while the first one reads. */
+ * -wal and -shm files) and master key files, removed afterwards; stores are
+ * opened with the fixture's keyring unless a test says otherwise. Threads
+ * check the pool and WAL: many readers at once, and a second store handle
+ * (as the CLI would open) writing while the first one reads. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,15 +22,39 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "secret/secret.h"
 #include "store/store.h"
 
 #define EXPECTED_SCHEMA_VERSION 2 /* raise with each migration added */
+
+#define KEY_A "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define KEY_B "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+#define KEY_C "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
 
 typedef struct fixture {
     char dir[64];
     char path[128];
     char url[160];
+    secret_keyring *ring; /* KEY_A */
 } fixture;
+
+/* A keyring from a key file of that text, written in the fixture's directory. */
+static secret_keyring *ring_of(const fixture *f, const char *name, const char *text)
+{
+    char path[192];
+    snprintf(path, sizeof path, "%s/%s", f->dir, name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    assert_int_equal(fchmod(fileno(fp), 0600), 0);
+    fputs(text, fp);
+    fclose(fp);
+    buf why = BUF_INIT;
+    secret_keyring *ring = secret_keyring_load(path, &why);
+    if (!ring)
+        fail_msg("%s", buf_cstr(&why));
+    buf_free(&why);
+    return ring;
+}
 
 static int setup(void **state)
 {
@@ -39,6 +64,7 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof f->path, "%s/ecshot.db", f->dir);
     snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
+    f->ring = ring_of(f, "master.key", KEY_A "\n");
     *state = f;
     return 0;
 }
@@ -58,15 +84,25 @@ static int teardown(void **state)
     }
     closedir(d);
     assert_int_equal(rmdir(f->dir), 0);
+    secret_keyring_free(f->ring);
     free(f);
     return 0;
+}
+
+/* The fixture's store, with the fixture's keyring. */
+static store *open_keyed(const fixture *f)
+{
+    store *s = store_open(f->url);
+    assert_non_null(s);
+    assert_int_equal(store_set_keyring(s, f->ring), STORE_OK);
+    return s;
 }
 
 /* An opened store with one account "1001", a user "alice", a root key and
  * a user key. */
 static store *open_populated(const fixture *f)
 {
-    store *s = store_open(f->url);
+    store *s = open_keyed(f);
     assert_non_null(s);
     assert_int_equal(store_account_create(s, "1001"), STORE_OK);
     assert_int_equal(store_user_create(s, "1001", "alice"), STORE_OK);
@@ -221,8 +257,7 @@ static void test_reopen_keeps_data(void **state)
     store *s = open_populated(f);
     store_close(s);
 
-    s = store_open(f->url);
-    assert_non_null(s);
+    s = open_keyed(f);
     assert_int_equal(query_int(f->path, "PRAGMA user_version"), EXPECTED_SCHEMA_VERSION);
     assert_int_equal(store_account_create(s, "1001"), STORE_EXISTS);
     access_key k;
@@ -370,6 +405,248 @@ static void test_keys(void **state)
     assert_int_equal(store_key_set_active(s, "AKNONE", 0), STORE_NOT_FOUND);
     assert_int_equal(store_key_set_active(s, NULL, 0), STORE_INVALID);
     store_close(s);
+}
+
+/* ---- secrets at rest ---- */
+
+/* The stored secret of an AccessKey, as the database holds it. */
+static void stored_secret(const fixture *f, const char *id, char out[STORE_SEALED_MAX])
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT secret FROM access_keys WHERE id = ?1", -1,
+                                        &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, STORE_SEALED_MAX, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* Runs SQL on the database directly, as someone with only the file would. */
+static void exec_sql(const fixture *f, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* 1 when the file's bytes (database and WAL) hold text anywhere. */
+static int file_holds(const fixture *f, const char *text)
+{
+    static const char *const suffixes[] = {"", "-wal"};
+    int found = 0;
+    for (size_t i = 0; i < 2 && !found; i++) {
+        char path[160];
+        snprintf(path, sizeof path, "%s%s", f->path, suffixes[i]);
+        FILE *fp = fopen(path, "rb");
+        if (!fp)
+            continue;
+        static char data[1 << 22];
+        size_t n = fread(data, 1, sizeof data, fp);
+        fclose(fp);
+        found = memmem(data, n, text, strlen(text)) != NULL;
+    }
+    return found;
+}
+
+static void test_secrets_sealed_at_rest(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    char stored[STORE_SEALED_MAX];
+    stored_secret(f, "AKROOT", stored);
+    /* Sealed under the fixture's key, bound to the id; the clear text is
+     * nowhere in the files. */
+    assert_memory_equal(stored, "ecs1:", 5);
+    assert_memory_equal(stored + 5, secret_keyring_fingerprint(f->ring), 16);
+    assert_true(secret_sealed_by_current(f->ring, stored));
+    buf plain = BUF_INIT;
+    assert_int_equal(secret_open(f->ring, "AKROOT", stored, strlen(stored), &plain), SECRET_OK);
+    assert_string_equal(buf_cstr(&plain), "rootsecret");
+    buf_free(&plain);
+    assert_false(file_holds(f, "rootsecret"));
+    assert_false(file_holds(f, "alicesecret"));
+    assert_true(file_holds(f, "AKALICE")); /* the check can see what is there */
+
+    /* The longest secret fits, sealed. */
+    char longest[STORE_SECRET_MAX];
+    memset(longest, '~', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    assert_int_equal(store_key_create(s, "1001", NULL, "AKLONG", longest), STORE_OK);
+    stored_secret(f, "AKLONG", stored);
+    assert_int_equal(strlen(stored), 230);
+    access_key k;
+    assert_int_equal(store_key_get(s, "AKLONG", &k), STORE_OK);
+    assert_string_equal(k.secret, longest);
+    store_close(s);
+}
+
+/* Without a keyring nothing that needs a secret works; the rest does. */
+static void test_no_keyring(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    store_close(s);
+    s = store_open(f->url);
+    assert_non_null(s);
+    access_key k;
+    assert_int_equal(store_key_get(s, "AKROOT", &k), STORE_ERROR);
+    assert_string_equal(k.secret, "");
+    assert_int_equal(store_key_create(s, "1001", NULL, "AKNEW", "newsecret"), STORE_ERROR);
+    assert_int_equal(store_key_get(s, "AKNEW", &k), STORE_NOT_FOUND); /* nothing was stored */
+    size_t n = 99;
+    assert_int_equal(store_key_rotate_master(s, &n), STORE_ERROR);
+    assert_int_equal(n, 99);
+    /* Bad input is still bad input first; missing keys are still missing. */
+    assert_int_equal(store_key_create(s, "1001", NULL, "AKNEW", ""), STORE_INVALID);
+    assert_int_equal(store_key_get(s, "AKNONE", &k), STORE_NOT_FOUND);
+    assert_int_equal(store_set_keyring(s, NULL), STORE_INVALID);
+    assert_int_equal(store_account_create(s, "2002"), STORE_OK);
+    assert_int_equal(store_key_set_active(s, "AKROOT", 0), STORE_OK);
+    store_close(s);
+}
+
+/* A sealed secret copied onto another AccessKey does not open there. */
+static void test_copied_secret_does_not_open(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    exec_sql(f, "UPDATE access_keys SET secret = (SELECT secret FROM access_keys"
+                " WHERE id = 'AKROOT') WHERE id = 'AKALICE'");
+    access_key k;
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_ERROR);
+    assert_string_equal(k.secret, "");
+    assert_int_equal(store_key_get(s, "AKROOT", &k), STORE_OK);
+    /* Nor does rotation launder it: sealed by the current key, it is left
+     * as it is (and still does not open). */
+    size_t n = 99;
+    assert_int_equal(store_key_rotate_master(s, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_ERROR);
+    /* Under an older key it fails the rotation instead. */
+    secret_keyring *ba = ring_of(f, "ba.key", KEY_B "\n" KEY_A "\n");
+    assert_int_equal(store_set_keyring(s, ba), STORE_OK);
+    assert_int_equal(store_key_rotate_master(s, &n), STORE_ERROR);
+    assert_int_equal(n, 0);
+    store_close(s);
+    secret_keyring_free(ba);
+}
+
+/* Rows an older ecshot stored in the clear are refused until rotate-master
+ * seals them. */
+static void test_legacy_plaintext(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    exec_sql(f, "INSERT INTO access_keys (id, secret, account_id, active)"
+                " VALUES ('AKOLD', 'oldplainsecret', '1001', 1)");
+    access_key k;
+    assert_int_equal(store_key_get(s, "AKOLD", &k), STORE_ERROR);
+    assert_string_equal(k.secret, "");
+    size_t n = 0;
+    assert_int_equal(store_key_rotate_master(s, &n), STORE_OK);
+    assert_int_equal(n, 1); /* the others are sealed by the current key already */
+    assert_int_equal(store_key_get(s, "AKOLD", &k), STORE_OK);
+    assert_string_equal(k.secret, "oldplainsecret");
+    char stored[STORE_SEALED_MAX];
+    stored_secret(f, "AKOLD", stored);
+    assert_true(secret_sealed_by_current(f->ring, stored));
+    store_close(s);
+    /* Bound to its id like any other. */
+    exec_sql(f, "UPDATE access_keys SET secret = (SELECT secret FROM access_keys"
+                " WHERE id = 'AKOLD') WHERE id = 'AKROOT'");
+    s = open_keyed(f);
+    assert_int_equal(store_key_get(s, "AKROOT", &k), STORE_ERROR);
+    store_close(s);
+}
+
+static void test_rotate_master(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f); /* sealed under A */
+    char before[STORE_SEALED_MAX], after[STORE_SEALED_MAX];
+    stored_secret(f, "AKROOT", before);
+
+    /* Step 1 of a rotation: B first, A kept. Everything still opens. */
+    secret_keyring *ba = ring_of(f, "ba.key", "# new\n" KEY_B "\n# old\n" KEY_A "\n");
+    assert_int_equal(store_set_keyring(s, ba), STORE_OK);
+    access_key k;
+    assert_int_equal(store_key_get(s, "AKROOT", &k), STORE_OK);
+    assert_string_equal(k.secret, "rootsecret");
+    /* A key made now is sealed by B. */
+    assert_int_equal(store_key_create(s, "1001", NULL, "AKNEW", "newsecret"), STORE_OK);
+
+    /* Step 2: re-seal. Only the two A rows change; a second run changes none. */
+    size_t n = 0;
+    assert_int_equal(store_key_rotate_master(s, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_key_rotate_master(s, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_key_rotate_master(s, NULL), STORE_OK);
+    stored_secret(f, "AKROOT", after);
+    assert_string_not_equal(before, after);
+    assert_memory_equal(after + 5, secret_keyring_fingerprint(ba), 16);
+
+    /* Step 3: drop A. B alone opens every key; A alone opens none. */
+    secret_keyring *b = ring_of(f, "b.key", KEY_B "\n");
+    secret_keyring *a = ring_of(f, "a.key", KEY_A "\n");
+    assert_int_equal(store_set_keyring(s, b), STORE_OK);
+    static const char *const ids[] = {"AKROOT", "AKALICE", "AKNEW"};
+    static const char *const secrets[] = {"rootsecret", "alicesecret", "newsecret"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_key_get(s, ids[i], &k), STORE_OK);
+        assert_string_equal(k.secret, secrets[i]);
+    }
+    assert_int_equal(store_set_keyring(s, a), STORE_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_key_get(s, ids[i], &k), STORE_ERROR);
+    store_close(s);
+    secret_keyring_free(a);
+    secret_keyring_free(b);
+    secret_keyring_free(ba);
+}
+
+/* One secret that does not open (sealed under a key the ring lacks) fails
+ * the rotation, and nothing is changed: all or none. */
+static void test_rotate_master_all_or_none(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f); /* AKALICE, AKROOT under A */
+    secret_keyring *c = ring_of(f, "c.key", KEY_C "\n");
+    assert_int_equal(store_set_keyring(s, c), STORE_OK);
+    assert_int_equal(store_key_create(s, "1001", NULL, "AKZZZ", "zsecret"), STORE_OK); /* under C */
+
+    secret_keyring *ba = ring_of(f, "ba.key", KEY_B "\n" KEY_A "\n");
+    assert_int_equal(store_set_keyring(s, ba), STORE_OK);
+    char alice[STORE_SEALED_MAX], root[STORE_SEALED_MAX], z[STORE_SEALED_MAX];
+    char now[STORE_SEALED_MAX];
+    stored_secret(f, "AKALICE", alice);
+    stored_secret(f, "AKROOT", root);
+    stored_secret(f, "AKZZZ", z);
+    size_t n = 99;
+    assert_int_equal(store_key_rotate_master(s, &n), STORE_ERROR);
+    assert_int_equal(n, 0);
+    stored_secret(f, "AKALICE", now);
+    assert_string_equal(now, alice); /* before AKZZZ in id order, yet not changed */
+    stored_secret(f, "AKROOT", now);
+    assert_string_equal(now, root);
+    stored_secret(f, "AKZZZ", now);
+    assert_string_equal(now, z);
+
+    /* With C in the file too it goes through. */
+    secret_keyring *bac = ring_of(f, "bac.key", KEY_B "\n" KEY_A "\n" KEY_C "\n");
+    assert_int_equal(store_set_keyring(s, bac), STORE_OK);
+    assert_int_equal(store_key_rotate_master(s, &n), STORE_OK);
+    assert_int_equal(n, 3);
+    store_close(s);
+    secret_keyring_free(c);
+    secret_keyring_free(ba);
+    secret_keyring_free(bac);
 }
 
 /* ---- policies ---- */
@@ -874,8 +1151,7 @@ static void test_migration_from_v1(void **state)
     free(rows);
     assert_int_equal(chmod(f->path, 0600), 0); /* as ecshot 0.2 made it */
 
-    store *s = store_open(f->url);
-    assert_non_null(s);
+    store *s = open_keyed(f);
     assert_int_equal(query_int(f->path, "PRAGMA user_version"), EXPECTED_SCHEMA_VERSION);
     assert_int_equal(query_int(f->path, "SELECT count(*) FROM sqlite_schema"
                                         " WHERE name = 'policies_v1'"),
@@ -913,10 +1189,16 @@ static void test_migration_from_v1(void **state)
     assert_principal_policies(s, "3003", PRINCIPAL_USER, "alice", "p-alice");
     assert_policy_document(s, "3003", "p-alice", "doc-a");
 
-    /* The rest is as it was, and the new tables work. */
+    /* The rest is as it was, and the new tables work. Secrets 0.2 stored
+     * in the clear are refused until rotate-master seals them. */
     access_key k;
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_ERROR);
+    size_t sealed = 0;
+    assert_int_equal(store_key_rotate_master(s, &sealed), STORE_OK);
+    assert_int_equal(sealed, 2);
     assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_OK);
     assert_string_equal(k.user, "alice");
+    assert_string_equal(k.secret, "s1");
     role_info r = {"1001", "reader", 3600};
     assert_int_equal(store_role_create(s, &r), STORE_OK);
     assert_int_equal(store_policy_attach_to(s, "1001", "q", PRINCIPAL_ROLE, "reader"), STORE_OK);
@@ -1181,7 +1463,7 @@ static void test_oversized_stored_value(void **state)
     sqlite3_busy_timeout(db, 5000);
     assert_int_equal(sqlite3_exec(db,
                                   "INSERT INTO access_keys (id, secret, account_id, active)"
-                                  " VALUES ('AKBIG', hex(zeroblob(100)), '1001', 1)",
+                                  " VALUES ('AKBIG', hex(zeroblob(200)), '1001', 1)",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -1412,8 +1694,7 @@ static void test_second_handle_writes_while_first_reads(void **state)
 {
     fixture *f = *state;
     store *reader = open_populated(f);
-    store *writer = store_open(f->url); /* as the CLI would */
-    assert_non_null(writer);
+    store *writer = open_keyed(f); /* as the CLI would */
 
     pthread_barrier_t start;
     atomic_int writer_done = 0;
@@ -1448,6 +1729,48 @@ static void test_second_handle_writes_while_first_reads(void **state)
     store_close(reader);
 }
 
+/* Servers keep answering while an operator re-seals: their ring holds both
+ * keys, and each row is either the old sealed text or the new one. Here
+ * the writer rotates back and forth between A and B many times. */
+static void test_rotate_while_reading(void **state)
+{
+    fixture *f = *state;
+    store_close(open_populated(f)); /* sealed under A */
+    secret_keyring *ab = ring_of(f, "ab.key", KEY_A "\n" KEY_B "\n");
+    secret_keyring *ba = ring_of(f, "ba.key", KEY_B "\n" KEY_A "\n");
+    store *reader = store_open(f->url), *writer = store_open(f->url);
+    assert_non_null(reader);
+    assert_non_null(writer);
+    store_set_keyring(reader, ab);
+
+    pthread_barrier_t start;
+    atomic_int writer_done = 0;
+    assert_int_equal(pthread_barrier_init(&start, NULL, READERS + 1), 0);
+    pthread_t t[READERS];
+    mixed_arg args[READERS];
+    for (int i = 0; i < READERS; i++) {
+        args[i] = (mixed_arg){reader, &start, &writer_done, 0, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, read_while_writing, &args[i]), 0);
+    }
+    pthread_barrier_wait(&start);
+    for (int i = 0; i < 50; i++) {
+        size_t n = 0;
+        store_set_keyring(writer, i % 2 ? ab : ba);
+        assert_int_equal(store_key_rotate_master(writer, &n), STORE_OK);
+        assert_int_equal(n, 2);
+    }
+    atomic_store(&writer_done, 1);
+    for (int i = 0; i < READERS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(args[i].failures, 0);
+    }
+    pthread_barrier_destroy(&start);
+    store_close(writer);
+    store_close(reader);
+    secret_keyring_free(ab);
+    secret_keyring_free(ba);
+}
+
 /* A write through a second handle succeeds while the first holds a read
  * open (instance_list keeps its statement open while it calls back). */
 typedef struct write_inside {
@@ -1472,8 +1795,7 @@ static void test_write_during_open_read(void **state)
 {
     fixture *f = *state;
     store *reader = open_populated(f);
-    store *writer = store_open(f->url);
-    assert_non_null(writer);
+    store *writer = open_keyed(f);
     instance in;
     fill_instance(&in, "i-a", "1001");
     assert_int_equal(store_instance_add(reader, &in), STORE_OK);
@@ -1500,6 +1822,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_refuses_non_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accounts_and_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secrets_sealed_at_rest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_keyring, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copied_secret_does_not_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_legacy_plaintext, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotate_master, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotate_master_all_or_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
@@ -1518,6 +1846,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_second_handle_writes_while_first_reads, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_write_during_open_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotate_while_reading, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,6 +37,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "secret/secret.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/timeutil.h"
@@ -44,6 +45,14 @@
 #define EXPECTED_SCHEMA_VERSION 2 /* raise with each migration added */
 #define FAIL_TIMEOUT_MS 500       /* timeout_ms of the fail-closed stores */
 #define SLACK_MS 1500             /* scheduling, ASan: an answer is late past this */
+
+#define KEY_A "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define KEY_B "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+#define KEY_C "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+
+/* The run's master key files, and the keyring (KEY_A) stores get. */
+static char key_dir[64];
+static secret_keyring *ring;
 
 /* The run's database. */
 static char admin_conninfo[1024];
@@ -129,11 +138,44 @@ static void drop_everything(void)
                 " CASCADE");
 }
 
+/* ---- master keys ---- */
+
+/* A keyring from a key file of that text, written in key_dir. */
+static secret_keyring *ring_of(const char *name, const char *text)
+{
+    char path[192];
+    snprintf(path, sizeof path, "%s/%s", key_dir, name);
+    unlink(path);
+    FILE *fp = fopen(path, "w");
+    if (!fp || fchmod(fileno(fp), 0600) != 0)
+        return NULL;
+    fputs(text, fp);
+    fclose(fp);
+    buf why = BUF_INIT;
+    secret_keyring *r = secret_keyring_load(path, &why);
+    if (!r)
+        fprintf(stderr, "test_store_pg: %s\n", buf_cstr(&why));
+    buf_free(&why);
+    return r;
+}
+
+/* store_open, with the run's keyring. */
+static store *open_keyed(const char *url)
+{
+    store *s = store_open(url);
+    if (s)
+        store_set_keyring(s, ring);
+    return s;
+}
+
 /* ---- the run's database ---- */
 
 static int group_setup(void **state)
 {
     (void)state;
+    snprintf(key_dir, sizeof key_dir, "/tmp/ecshot-test-store-pg-XXXXXX");
+    if (!mkdtemp(key_dir) || !(ring = ring_of("master.key", KEY_A "\n")))
+        return -1;
     PGconn *admin = PQconnectdb(admin_conninfo);
     if (PQstatus(admin) != CONNECTION_OK) {
         fprintf(stderr, "test_store_pg: cannot connect with ECSHOT_TEST_PG: %s",
@@ -172,6 +214,11 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
+    secret_keyring_free(ring);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", key_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_store_pg: could not remove %s\n", key_dir);
     PQfinish(db);
     PGconn *admin = PQconnectdb(admin_conninfo);
     char sql[128];
@@ -198,7 +245,7 @@ static int setup(void **state)
  * a user key. */
 static store *open_populated(void)
 {
-    store *s = store_open(store_url);
+    store *s = open_keyed(store_url);
     assert_non_null(s);
     assert_int_equal(store_account_create(s, "1001"), STORE_OK);
     assert_int_equal(store_user_create(s, "1001", "alice"), STORE_OK);
@@ -295,7 +342,7 @@ static void assert_policy_document(store *s, const char *account, const char *na
 static void test_open_creates_schema(void **state)
 {
     (void)state;
-    store *s = store_open(store_url);
+    store *s = open_keyed(store_url);
     assert_non_null(s);
     assert_int_equal(query_int("SELECT version FROM ecshot_schema"), EXPECTED_SCHEMA_VERSION);
     assert_int_equal(query_int("SELECT count(*) FROM ecshot_schema"), 1);
@@ -318,7 +365,7 @@ static void test_reopen_keeps_data(void **state)
     (void)state;
     store *s = open_populated();
     store_close(s);
-    s = store_open(store_url);
+    s = open_keyed(store_url);
     assert_non_null(s);
     assert_int_equal(query_int("SELECT version FROM ecshot_schema"), EXPECTED_SCHEMA_VERSION);
     assert_int_equal(query_int("SELECT count(*) FROM ecshot_schema"), 1);
@@ -338,7 +385,7 @@ static void *open_at_once(void *p)
 {
     opener *o = p;
     pthread_barrier_wait(o->start);
-    o->s = store_open(store_url);
+    o->s = open_keyed(store_url);
     return NULL;
 }
 
@@ -392,7 +439,7 @@ static void test_open_refuses(void **state)
     /* The short scheme and ecshot's own parameters are accepted. */
     snprintf(url, sizeof url, "postgres://%s&pool_size=2&timeout_ms=3000",
              store_url + strlen("postgresql://"));
-    store *s = store_open(url);
+    store *s = open_keyed(url);
     assert_non_null(s);
     store_close(s);
 
@@ -420,7 +467,7 @@ static void test_open_refuses_foreign_database(void **state)
 static void test_accounts_and_users(void **state)
 {
     (void)state;
-    store *s = store_open(store_url);
+    store *s = open_keyed(store_url);
     assert_non_null(s);
     assert_int_equal(store_account_create(s, "1001"), STORE_OK);
     assert_int_equal(store_account_create(s, "1001"), STORE_EXISTS);
@@ -511,6 +558,109 @@ static void test_keys(void **state)
     assert_int_equal(store_key_set_active(s, "AKNONE", 0), STORE_NOT_FOUND);
     assert_int_equal(store_key_set_active(s, NULL, 0), STORE_INVALID);
     store_close(s);
+}
+
+/* ---- secrets at rest ---- */
+
+/* The stored secret of an AccessKey, as the database holds it. */
+static void stored_secret(const char *id, char out[STORE_SEALED_MAX])
+{
+    const char *params[1] = {id};
+    PGresult *r = PQexecParams(db, "SELECT secret FROM access_keys WHERE id = $1", 1, NULL,
+                               params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        fail_msg("secret of %s: %s", id, PQerrorMessage(db));
+    snprintf(out, STORE_SEALED_MAX, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+}
+
+static void test_secrets_sealed_at_rest(void **state)
+{
+    (void)state;
+    store *s = open_populated();
+    char stored[STORE_SEALED_MAX];
+    stored_secret("AKROOT", stored);
+    assert_memory_equal(stored, "ecs1:", 5);
+    assert_true(secret_sealed_by_current(ring, stored));
+    assert_int_equal(query_int("SELECT count(*) FROM access_keys WHERE secret LIKE '%secret%'"), 0);
+    assert_int_equal(query_int("SELECT count(*) FROM access_keys WHERE secret LIKE 'ecs1:%'"), 2);
+
+    /* A row copied onto another key does not open there. */
+    exec_ok(db, "UPDATE access_keys SET secret = (SELECT secret FROM access_keys"
+                " WHERE id = 'AKROOT') WHERE id = 'AKALICE'");
+    access_key k;
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_ERROR);
+    assert_string_equal(k.secret, "");
+    assert_int_equal(store_key_get(s, "AKROOT", &k), STORE_OK);
+    assert_string_equal(k.secret, "rootsecret");
+
+    /* Without a keyring: refused, not answered in the clear. */
+    store *bare = store_open(store_url);
+    assert_non_null(bare);
+    assert_int_equal(store_key_get(bare, "AKROOT", &k), STORE_ERROR);
+    assert_int_equal(store_key_create(bare, "1001", NULL, "AKNEW", "newsecret"), STORE_ERROR);
+    store_close(bare);
+    store_close(s);
+}
+
+static void test_rotate_master(void **state)
+{
+    (void)state;
+    store *s = open_populated(); /* sealed under A */
+    exec_ok(db, "INSERT INTO access_keys (id, secret, account_id, active)"
+                " VALUES ('AKOLD', 'oldplainsecret', '1001', true)"); /* an older ecshot's */
+    access_key k;
+    assert_int_equal(store_key_get(s, "AKOLD", &k), STORE_ERROR);
+
+    secret_keyring *ba = ring_of("ba.key", KEY_B "\n" KEY_A "\n");
+    secret_keyring *b = ring_of("b.key", KEY_B "\n");
+    secret_keyring *c = ring_of("c.key", KEY_C "\n");
+    secret_keyring *bac = ring_of("bac.key", KEY_B "\n" KEY_A "\n" KEY_C "\n");
+    assert_non_null(ba);
+    assert_non_null(b);
+    assert_non_null(c);
+    assert_non_null(bac);
+
+    /* A key sealed under C, which the ring B, A lacks: the rotation fails
+     * and changes nothing. */
+    store_set_keyring(s, c);
+    assert_int_equal(store_key_create(s, "1001", NULL, "AKZZZ", "zsecret"), STORE_OK);
+    store_set_keyring(s, ba);
+    char root[STORE_SEALED_MAX], now[STORE_SEALED_MAX];
+    stored_secret("AKROOT", root);
+    size_t n = 99;
+    assert_int_equal(store_key_rotate_master(s, &n), STORE_ERROR);
+    assert_int_equal(n, 0);
+    stored_secret("AKROOT", now);
+    assert_string_equal(now, root);
+    assert_int_equal(query_int("SELECT count(*) FROM access_keys WHERE secret = 'oldplainsecret'"),
+                     1);
+
+    /* With every key: A's two, C's one and the clear one are sealed by B. */
+    store_set_keyring(s, bac);
+    assert_int_equal(store_key_rotate_master(s, &n), STORE_OK);
+    assert_int_equal(n, 4);
+    assert_int_equal(store_key_rotate_master(s, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    char like[96];
+    snprintf(like, sizeof like, "SELECT count(*) FROM access_keys WHERE secret LIKE 'ecs1:%s:%%'",
+             secret_keyring_fingerprint(b));
+    assert_int_equal(query_int(like), 4);
+
+    /* B alone opens them all. */
+    store_set_keyring(s, b);
+    static const char *const ids[] = {"AKROOT", "AKALICE", "AKZZZ", "AKOLD"};
+    static const char *const secrets[] = {"rootsecret", "alicesecret", "zsecret",
+                                          "oldplainsecret"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(store_key_get(s, ids[i], &k), STORE_OK);
+        assert_string_equal(k.secret, secrets[i]);
+    }
+    store_close(s);
+    secret_keyring_free(ba);
+    secret_keyring_free(b);
+    secret_keyring_free(c);
+    secret_keyring_free(bac);
 }
 
 static void test_policies(void **state)
@@ -1018,7 +1168,7 @@ static void test_migration_from_v1(void **state)
     exec_ok(db, rows);
     free(rows);
 
-    store *s = store_open(store_url);
+    store *s = open_keyed(store_url);
     assert_non_null(s);
     assert_int_equal(query_int("SELECT version FROM ecshot_schema"), EXPECTED_SCHEMA_VERSION);
     assert_int_equal(query_int("SELECT count(*) FROM pg_tables WHERE tablename = 'policies_v1'"),
@@ -1056,10 +1206,16 @@ static void test_migration_from_v1(void **state)
     assert_principal_policies(s, "3003", PRINCIPAL_USER, "alice", "p-alice");
     assert_policy_document(s, "3003", "p-alice", "doc-a");
 
-    /* The rest is as it was, and the new tables work. */
+    /* The rest is as it was, and the new tables work. Secrets 0.2 stored
+     * in the clear are refused until rotate-master seals them. */
     access_key k;
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_ERROR);
+    size_t sealed = 0;
+    assert_int_equal(store_key_rotate_master(s, &sealed), STORE_OK);
+    assert_int_equal(sealed, 2);
     assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_OK);
     assert_string_equal(k.user, "alice");
+    assert_string_equal(k.secret, "s1");
     role_info r = {"1001", "reader", 3600};
     assert_int_equal(store_role_create(s, &r), STORE_OK);
     assert_int_equal(store_policy_attach_to(s, "1001", "q", PRINCIPAL_ROLE, "reader"), STORE_OK);
@@ -1309,7 +1465,7 @@ static void test_oversized_stored_value(void **state)
     (void)state;
     store *s = open_populated();
     exec_ok(db, "INSERT INTO access_keys (id, secret, account_id, active)"
-                " VALUES ('AKBIG', repeat('x', 200), '1001', true)");
+                " VALUES ('AKBIG', repeat('x', 300), '1001', true)");
     access_key k;
     assert_int_equal(store_key_get(s, "AKBIG", &k), STORE_ERROR);
     /* Rows of instances and tags too. */
@@ -1478,7 +1634,7 @@ static void test_more_threads_than_connections(void **state)
     store_close(s);
     char url[2300];
     snprintf(url, sizeof url, "%s&pool_size=3", store_url);
-    s = store_open(url);
+    s = open_keyed(url);
     assert_non_null(s);
     run_readers(s, 24);
     assert_true(query_int("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
@@ -1515,7 +1671,7 @@ static void test_second_handle_writes_while_first_reads(void **state)
 {
     (void)state;
     store *reader = open_populated();
-    store *writer = store_open(store_url);
+    store *writer = open_keyed(store_url);
     assert_non_null(writer);
 
     pthread_barrier_t start;
@@ -1575,7 +1731,7 @@ static void test_write_during_open_read(void **state)
 {
     (void)state;
     store *reader = open_populated();
-    store *writer = store_open(store_url);
+    store *writer = open_keyed(store_url);
     assert_non_null(writer);
     instance in;
     fill_instance(&in, "i-a", "1001");
@@ -1819,7 +1975,7 @@ static void test_fail_closed_proxy(void **state)
     snprintf(port, sizeof port, "%d", p.port);
     snprintf(extra, sizeof extra, "timeout_ms=%d&pool_size=4&sslmode=disable", FAIL_TIMEOUT_MS);
     make_url(url, sizeof url, db_name, "127.0.0.1", port, extra);
-    s = store_open(url);
+    s = open_keyed(url);
     assert_non_null(s);
     int64_t ms;
     assert_int_equal(timed_key_get(s, &ms), STORE_OK);
@@ -1958,7 +2114,7 @@ static void test_fail_closed_server_stop(void **state)
         skip();
     }
     running_pg = &pp;
-    store *s = store_open(pp.url);
+    store *s = open_keyed(pp.url);
     assert_non_null(s);
     assert_int_equal(store_account_create(s, "1001"), STORE_OK);
     assert_int_equal(store_user_create(s, "1001", "alice"), STORE_OK);
@@ -2017,6 +2173,8 @@ int main(void)
         cmocka_unit_test_setup(test_open_refuses_foreign_database, setup),
         cmocka_unit_test_setup(test_accounts_and_users, setup),
         cmocka_unit_test_setup(test_keys, setup),
+        cmocka_unit_test_setup(test_secrets_sealed_at_rest, setup),
+        cmocka_unit_test_setup(test_rotate_master, setup),
         cmocka_unit_test_setup(test_policies, setup),
         cmocka_unit_test_setup(test_policy_objects, setup),
         cmocka_unit_test_setup(test_roles, setup),
