@@ -3,8 +3,10 @@
  *   init                                          create or migrate the store
  *   account create ACCOUNT_ID
  *   user create ACCOUNT_ID USER
- *   key create ACCOUNT_ID[/USER] [--id AK --secret SK]      prints "AK SK"
+ *   key create ACCOUNT_ID[/USER] [--id AK --secret SK]      prints "AK SK" (*)
  *   key disable AK  |  key enable AK
+ *   key rotate-master     re-seals every secret under the key file's first key,
+ *                         prints "re-sealed N secrets under master key FP" (*)
  *   policy create|list|show|attach|detach|delete|simulate ...    (policy.c)
  *   role create|list|delete ...                                  (role.c)
  *   sts assume-role ACCOUNT_ID/ROLE --session NAME ...           (sts.c)
@@ -20,7 +22,14 @@
  * before it opens the store (so a mistyped one never creates a database),
  * does one thing and returns 0; otherwise it writes one line "ecshot: ..."
  * to stderr and returns 1, or 2 when the command itself was given wrongly.
- * When the store fails it has logged the reason itself, in one line. */
+ * When the store fails it has logged the reason itself, in one line.
+ *
+ * (*) These seal or open AccessKey secrets, so they load the master key
+ * file (--master-key FILE or $ECSHOT_MASTER_KEY, after their arguments);
+ * so does sts assume-role, for its token. No other command reads it.
+ * Without --id and --secret, key create draws both and prints the secret
+ * this once: the store keeps it sealed, and nothing shows it again.
+ * `ecshot master-key create FILE` makes a key file (master_key.c). */
 #include "cli/cli.h"
 #include "cli/admin.h"
 #include "cli/import_libvirt.h"
@@ -39,6 +48,7 @@
 #include "console/console.h"
 #include "ops/ops.h"
 #include "ram/ram.h"
+#include "secret/secret.h"
 #include "store/store.h"
 #include "util/buf.h"
 
@@ -175,9 +185,12 @@ static int cmd_key_create(const command *cmd, const char *url, int argc, char **
         strcpy(id, given_id);
         strcpy(secret, given_secret);
     }
-    store *s = open_store(url);
-    if (!s)
+    secret_keyring *ring;
+    store *s = open_sealing_store(url, &ring);
+    if (!s) {
+        OPENSSL_cleanse(secret, sizeof secret);
         return EXIT_FAILED;
+    }
     for (int attempt = 0; attempt < KEY_CREATE_ATTEMPTS; attempt++) {
         if (!given_id && generate_key(id, secret) != 0) {
             rc = cli_fail(EXIT_FAILED, "the random number generator failed");
@@ -188,6 +201,7 @@ static int cmd_key_create(const command *cmd, const char *url, int argc, char **
             break;
     }
     store_close(s);
+    secret_keyring_free(ring);
     if (rc == STORE_OK) {
         printf("%s %s\n", id, secret);
         if (fflush(stdout) != 0 || ferror(stdout))
@@ -204,6 +218,26 @@ static int cmd_key_create(const command *cmd, const char *url, int argc, char **
     }
     OPENSSL_cleanse(secret, sizeof secret);
     return rc;
+}
+
+static int cmd_key_rotate_master(const command *cmd, const char *url, int argc, char **argv)
+{
+    int rc = parse_args(cmd, argc, argv, NULL, 0, NULL, 0, 0, NULL);
+    if (rc)
+        return rc;
+    secret_keyring *ring;
+    store *s = open_sealing_store(url, &ring);
+    if (!s)
+        return EXIT_FAILED;
+    size_t resealed = 0;
+    rc = store_key_rotate_master(s, &resealed);
+    store_close(s);
+    if (rc == STORE_OK)
+        printf("re-sealed %zu secret%s under master key %s\n", resealed, resealed == 1 ? "" : "s",
+               secret_keyring_fingerprint(ring));
+    secret_keyring_free(ring);
+    /* On failure the store said which key did not open; nothing was changed. */
+    return rc == STORE_OK ? 0 : store_failed(rc, "access keys", "the store refused the change");
 }
 
 static int set_key_active(const command *cmd, const char *url, int argc, char **argv, int active)
@@ -804,6 +838,7 @@ static const command commands[] = {
     {"key", "create", "ACCOUNT_ID[/USER] [--id AK --secret SK]", cmd_key_create},
     {"key", "disable", "AK", cmd_key_disable},
     {"key", "enable", "AK", cmd_key_enable},
+    {"key", "rotate-master", "", cmd_key_rotate_master},
     {"policy", "create", "ACCOUNT_ID/NAME FILE.json", cmd_policy_create},
     {"policy", "list", "ACCOUNT_ID", cmd_policy_list},
     {"policy", "show", "ACCOUNT_ID/NAME", cmd_policy_show},

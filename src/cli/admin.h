@@ -62,9 +62,14 @@ int parse_owner(const char *arg, int need_user, char account[STORE_ID_MAX],
 int parse_account_and(const char *arg, const char *what, char account[STORE_ID_MAX],
                       char name[STORE_ID_MAX]);
 store *open_store(const char *url);
-/* The master keyring (secret.h) from ECSHOT_MASTER_KEY; NULL, having said
- * why, when there is none or it cannot be read. */
+/* The master keyring (secret.h) from --master-key FILE, else from
+ * ECSHOT_MASTER_KEY; NULL, having said why, when there is none or it cannot
+ * be read. Only commands that seal or open secrets ask for it. */
 struct secret_keyring *cli_master_keyring(void);
+/* A store that seals and opens AccessKey secrets: the master keyring
+ * first, then the store with it. NULL when either failed (it said why);
+ * else the caller closes the store, then frees *ring. */
+store *open_sealing_store(const char *url, struct secret_keyring **ring);
 /* Reads a whole policy file into out: text, not too large, no NUL. */
 int read_policy_file(const char *path, buf *out);
 /* The file's base name without ".json": "policies/read-only.json" → "read-only". */

@@ -135,11 +135,20 @@ int parse_account_and(const char *arg, const char *what, char account[STORE_ID_M
     return 0;
 }
 
+/* --master-key FILE, which main.c hands over before any command runs. */
+static const char *master_key_path;
+
+void cli_set_master_key(const char *path)
+{
+    master_key_path = path;
+}
+
 secret_keyring *cli_master_keyring(void)
 {
-    const char *path = getenv("ECSHOT_MASTER_KEY");
+    const char *path = master_key_path ? master_key_path : getenv("ECSHOT_MASTER_KEY");
     if (!path || !*path) {
-        cli_fail(EXIT_FAILED, "no master key: give --master-key FILE or set ECSHOT_MASTER_KEY");
+        cli_fail(EXIT_FAILED, "no master key: give --master-key FILE or set ECSHOT_MASTER_KEY "
+                              "(make one with 'ecshot master-key create FILE')");
         return NULL;
     }
     buf why = BUF_INIT;
@@ -153,6 +162,21 @@ secret_keyring *cli_master_keyring(void)
 store *open_store(const char *url)
 {
     return store_open(url); /* on failure the store logged why */
+}
+
+store *open_sealing_store(const char *url, secret_keyring **ring)
+{
+    *ring = cli_master_keyring();
+    if (!*ring)
+        return NULL;
+    store *s = open_store(url);
+    if (!s || store_set_keyring(s, *ring) != STORE_OK) {
+        store_close(s);
+        secret_keyring_free(*ring);
+        *ring = NULL;
+        return NULL;
+    }
+    return s;
 }
 
 
