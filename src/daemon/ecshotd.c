@@ -2,7 +2,7 @@
  * serve the API until SIGINT or SIGTERM.
  *
  *   ecshotd --listen 127.0.0.1:8080 --store sqlite:var/ecshot.db
- *           [--limits memory:] [--config FILE] [options]
+ *           --master-key FILE [--limits memory:] [--config FILE] [options]
  *
  * Every option may also be given in the --config file as "name value" (or
  * "name = value"; a switch such as no-seccomp alone), one per line, '#' for
@@ -13,10 +13,15 @@
  *
  * Start-up runs in the order least privilege asks for: bind the listening
  * socket (a privileged port needs root), drop to --user, then open
- * everything else as that user (audit log, store, TLS files: so that a
- * reload or a reopen later finds them readable), start the threads, and
- * last install the seccomp filter on every thread. SIGHUP then reloads the
- * TLS certificate and, after it, reopens the audit log (logrotate). */
+ * everything else as that user (master key file, audit log, store, TLS
+ * files: so that a reload or a reopen later finds them readable), start the
+ * threads, and last install the seccomp filter on every thread. SIGHUP then
+ * reloads the TLS certificate and the master key file (a rotated file: the
+ * workers switch keys at once, see secret_keyring_reload; a refused file
+ * keeps the keys there were) and, after both, reopens the audit log
+ * (logrotate). The master key is required: without it no AccessKey secret
+ * (nor STS token) opens, so ecshotd refuses to start rather than answer
+ * every call with an error. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -32,12 +37,14 @@
 #include "http/http.h"
 #include "ops/ops.h"
 #include "sandbox/sandbox.h"
+#include "secret/secret.h"
 #include "util/cidr.h"
 #include "util/log.h"
 
 typedef struct daemon_config {
     char *listen;
     char *store_url;
+    char *master_key;
     char *limits_url;
     char *retired_path;
     long threads;
@@ -71,12 +78,13 @@ enum opt_id {
     OPT_CONSOLE_TIMEOUT, OPT_WAKE_SETTLE, OPT_JPEG_QUALITY, OPT_JPEG_SUBSAMPLING, OPT_MAX_BODY,
     OPT_MAX_CONNECTIONS, OPT_CONNECTION_TIMEOUT, OPT_LOG_LEVEL, OPT_CHECK, OPT_HELP, OPT_VERSION,
     OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_PRIORITIES, OPT_AUDIT_LOG, OPT_USER, OPT_SECCOMP,
-    OPT_NO_SECCOMP, OPT_TRUSTED_PROXY
+    OPT_NO_SECCOMP, OPT_TRUSTED_PROXY, OPT_MASTER_KEY
 };
 
 static const struct option long_options[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"store", required_argument, NULL, OPT_STORE},
+    {"master-key", required_argument, NULL, OPT_MASTER_KEY},
     {"limits", required_argument, NULL, OPT_LIMITS},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"retired-types", required_argument, NULL, OPT_RETIRED},
@@ -109,9 +117,12 @@ static const struct option long_options[] = {
 static void usage(FILE *out)
 {
     fprintf(out,
-        "usage: ecshotd --listen HOST:PORT --store URL [options]\n"
+        "usage: ecshotd --listen HOST:PORT --store URL --master-key FILE [options]\n"
         "  --listen HOST:PORT          address to serve (port 0: any free port)\n"
         "  --store URL                 inventory: sqlite:PATH or postgresql://...\n"
+        "  --master-key FILE           the key file that seals AccessKey secrets and STS\n"
+        "                              tokens (mode 0600; 'ecshot master-key create FILE');\n"
+        "                              SIGHUP rereads it\n"
         "  --limits URL                throttle and nonce state: memory: (default) or\n"
         "                              redis://HOST:PORT[/DB], redis+unix:///PATH\n"
         "  --config FILE               options as 'name value' lines\n"
@@ -140,7 +151,8 @@ static void usage(FILE *out)
         "  --trusted-proxy CIDR        believe X-Forwarded-For from peers in CIDR (an\n"
         "                              address or network; repeatable): RAM's acs:SourceIp\n"
         "                              is then the client the proxies name\n"
-        "  --check                     read the options and the config file, then exit\n",
+        "  --check                     read the options, the config file and the master key\n"
+        "                              file, then exit\n",
         JPEG_DEFAULT_QUALITY, JPEG_DEFAULT_SUBSAMPLING);
 }
 
@@ -250,6 +262,7 @@ static int apply_option(daemon_config *c, int id, const char *v)
     switch (id) {
     case OPT_LISTEN: return replace_string(&c->listen, v);
     case OPT_STORE: return replace_string(&c->store_url, v);
+    case OPT_MASTER_KEY: return replace_string(&c->master_key, v);
     case OPT_LIMITS: return replace_string(&c->limits_url, v);
     case OPT_RETIRED: return replace_string(&c->retired_path, v);
     case OPT_CONFIG: return load_config_file(c, v);
@@ -320,6 +333,7 @@ static void config_free(daemon_config *c)
 {
     free(c->listen);
     free(c->store_url);
+    free(c->master_key);
     free(c->limits_url);
     free(c->retired_path);
     free(c->tls_cert);
@@ -335,6 +349,11 @@ static int config_consistent(const daemon_config *c)
 {
     if (!c->listen || !c->store_url) {
         log_error("--listen and --store are required");
+        return 0;
+    }
+    if (!c->master_key) {
+        log_error("--master-key FILE is required: the key that seals AccessKey secrets "
+                  "(make one with 'ecshot master-key create FILE')");
         return 0;
     }
     if (!c->tls_cert != !c->tls_key) {
@@ -380,11 +399,36 @@ static void report_trusted_proxies(const cidr_list *proxies)
     }
 }
 
+/* The master key file, or NULL and one logged line on why not. */
+static secret_keyring *load_master_key(const char *path)
+{
+    buf why = BUF_INIT;
+    secret_keyring *ring = secret_keyring_load(path, &why);
+    if (!ring)
+        log_error("%s", buf_cstr(&why));
+    buf_free(&why);
+    return ring;
+}
+
+/* SIGHUP: the key file again. Workers use the ring throughout: the swap is
+ * the ring's own (secret_keyring_reload), and a refused file changes nothing. */
+static void reload_master_key(secret_keyring *ring, const char *path)
+{
+    buf why = BUF_INIT;
+    if (secret_keyring_reload(ring, path, &why) == 0)
+        log_info("master key: reloaded; new secrets are sealed under %s",
+                 secret_keyring_fingerprint(ring));
+    else
+        log_error("%s; keeping the master keys loaded before", buf_cstr(&why));
+    buf_free(&why);
+}
+
 /* Waits for signals: SIGHUP reloads, SIGINT and SIGTERM end the wait.
- * The certificate is reloaded before the audit log is reopened, so that a
- * reopened log tells whoever sent the SIGHUP that both are done. */
+ * The certificate and the master key are reloaded before the audit log is
+ * reopened, so that a reopened log tells whoever sent the SIGHUP that all
+ * are done. */
 static int serve_until_stopped(const sigset_t *signals, http_server *srv, audit_log *audit,
-                               int tls)
+                               int tls, secret_keyring *ring, const char *master_key)
 {
     for (;;) {
         int sig = 0;
@@ -395,6 +439,7 @@ static int serve_until_stopped(const sigset_t *signals, http_server *srv, audit_
         log_info("SIGHUP: reloading");
         if (tls && http_server_reload_tls(srv) == 0)
             log_info("tls: new connections get the reloaded certificate");
+        reload_master_key(ring, master_key);
         if (audit && audit_reopen(audit) == 0)
             log_info("audit: log reopened");
     }
@@ -446,10 +491,14 @@ int main(int argc, char **argv)
     }
     log_set_level((enum log_level)cfg.log_level);
     if (check_only) {
-        printf("ecshotd: configuration OK (listen %s, store %.*s)\n", cfg.listen,
-               (int)strcspn(cfg.store_url, ":"), cfg.store_url);
+        secret_keyring *ring = load_master_key(cfg.master_key);
+        if (ring)
+            printf("ecshotd: configuration OK (listen %s, store %.*s, master key %s)\n",
+                   cfg.listen, (int)strcspn(cfg.store_url, ":"), cfg.store_url,
+                   secret_keyring_fingerprint(ring));
+        secret_keyring_free(ring);
         config_free(&cfg);
-        return 0;
+        return ring ? 0 : 1;
     }
     signal(SIGPIPE, SIG_IGN);
 
@@ -466,6 +515,7 @@ int main(int argc, char **argv)
     api_service svc = {0};
     console_pool *consoles = NULL;
     retired_types *retired = NULL;
+    secret_keyring *ring = NULL;
     http_server *srv = NULL;
     const char *retired_path = cfg.retired_path ? cfg.retired_path : default_retired_path();
 
@@ -480,12 +530,18 @@ int main(int argc, char **argv)
     } else if (geteuid() == 0) {
         log_warn("running as root: consider --user");
     }
-    if (cfg.audit_log && !(svc.audit = audit_open(cfg.audit_log))) {
+    if (!(ring = load_master_key(cfg.master_key)) ||
+        (cfg.audit_log && !(svc.audit = audit_open(cfg.audit_log)))) {
         close(listen_fd);
         goto out;
     }
 
+    /* One ring for the store's AccessKey secrets and for STS tokens: a
+     * reload (SIGHUP) changes both at once. */
+    svc.auth.keyring = ring;
     svc.auth.store = store_open(cfg.store_url);
+    if (svc.auth.store)
+        store_set_keyring(svc.auth.store, ring);
     svc.auth.limits = limits_open(cfg.limits_url ? cfg.limits_url : "memory:");
     svc.auth.now = wall_clock;
     retired = retired_types_load(retired_path);
@@ -534,11 +590,13 @@ int main(int argc, char **argv)
     int store_shown = strncmp(cfg.store_url, "sqlite:", 7) == 0
                           ? (int)strlen(cfg.store_url)
                           : (int)strcspn(cfg.store_url, ":");
-    log_info("serving %s; store %.*s, %zu retired instance types", cfg.tls_cert ? "HTTPS" : "HTTP",
-             store_shown, cfg.store_url, retired_types_count(retired));
+    log_info("serving %s; store %.*s, master key %s, %zu retired instance types",
+             cfg.tls_cert ? "HTTPS" : "HTTP", store_shown, cfg.store_url,
+             secret_keyring_fingerprint(ring), retired_types_count(retired));
     report_trusted_proxies(&cfg.trusted_proxies);
 
-    int sig = serve_until_stopped(&signals, srv, svc.audit, cfg.tls_cert != NULL);
+    int sig = serve_until_stopped(&signals, srv, svc.audit, cfg.tls_cert != NULL, ring,
+                                  cfg.master_key);
     log_info("signal %d: stopping", sig);
     status = 0;
 out:
@@ -547,6 +605,7 @@ out:
     retired_types_free(retired);
     limits_close(svc.auth.limits);
     store_close(svc.auth.store);
+    secret_keyring_free(ring); /* after the store, and the workers, are gone */
     audit_close(svc.audit);
     config_free(&cfg);
     return status;
