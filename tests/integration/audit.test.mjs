@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { itest } from './lib/harness.mjs';
 import { ecsClient, sdkScreenshot, popClient, popScreenshot, rejection, v1Request, rawRequest } from './lib/clients.mjs';
-import { ECSHOTD, newInstanceId } from './lib/server.mjs';
+import { ECSHOTD, newInstanceId, createMasterKey } from './lib/server.mjs';
 
 const REGION = 'cn-hangzhou';
 const FIELDS = ['time', 'requestId', 'accessKeyId', 'principal', 'account', 'sourceIp', 'action',
@@ -165,8 +165,11 @@ itest('audit log: SIGHUP reopens the file after logrotate renamed it', async (ct
 
 itest('ecshotd does not start when its audit log cannot be opened', async (ctx) => {
     const dir = await auditDir(ctx);
+    const masterKey = path.join(dir, 'master.key');
+    await createMasterKey(masterKey);
     const r = await new Promise((resolve) => {
         execFile(ECSHOTD, ['--listen', '127.0.0.1:0', '--store', `sqlite:${path.join(dir, 'x.db')}`,
+                           '--master-key', masterKey,
                            '--audit-log', path.join(dir, 'no', 'such', 'dir', 'audit.log')],
                  { timeout: 30000 }, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
     });

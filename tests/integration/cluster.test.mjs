@@ -13,7 +13,8 @@
 //  - a server killed (SIGKILL) under load costs nothing to the others: every
 //    request sent to B and C gets its exact answer.
 // The three servers start at the same moment on an empty database, so they
-// also race for the schema migration.
+// also race for the schema migration. They share one master key file, as
+// servers sharing a store must.
 //
 // Consoles. QEMU serves one client per QMP socket and ecshotd keeps its QMP
 // connection, so a qmp: console is reached by one server only: the
@@ -29,6 +30,9 @@
 // except under CI, where they fail.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { itest } from './lib/harness.mjs';
 import {
     ecsClient, sdkScreenshot, rejection, v1Request, v3Request, resend, rawRequest,
@@ -37,7 +41,9 @@ import {
 import {
     assertEcsSdkError, assertErrorJson, assertSuccessJson, assertRawSuccess, assertGuestPicture,
 } from './lib/expect.mjs';
-import { startServer, createTestDatabase, redisLimitsUrl, newInstanceId } from './lib/server.mjs';
+import {
+    startServer, createTestDatabase, redisLimitsUrl, newInstanceId, createMasterKey,
+} from './lib/server.mjs';
 
 const REGION = 'cn-hangzhou';
 const haveBackends = Boolean(process.env.ECSHOT_TEST_PG && process.env.ECSHOT_TEST_REDIS_URL);
@@ -56,15 +62,25 @@ function assertTestDomainPicture(img) {
 
 const bodyOf = (res) => ({ RequestId: res.body.requestId, InstanceId: res.body.instanceId, Screenshot: res.body.screenshot });
 
-// n servers (harness-managed) sharing a fresh database and one Redis prefix.
-// The database is dropped after every server stopped (cleanups run in
-// reverse order).
+// A master key file for servers that share a store, removed at the end.
+async function sharedMasterKey(ctx) {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ecshot-cluster-key-'));
+    ctx.defer(() => rm(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'master.key');
+    await createMasterKey(file);
+    return file;
+}
+
+// n servers (harness-managed) sharing a fresh database, one Redis prefix
+// and one master key file. The database is dropped after every server
+// stopped (cleanups run in reverse order).
 async function cluster(ctx, n = 3, opts = {}) {
     const db = await createTestDatabase();
     ctx.defer(() => db.drop());
     const limitsUrl = redisLimitsUrl();
+    const masterKey = await sharedMasterKey(ctx);
     const servers = await Promise.all(Array.from({ length: n },
-        () => ctx.server({ storeUrl: db.url, limitsUrl, ...opts })));
+        () => ctx.server({ storeUrl: db.url, limitsUrl, masterKey, ...opts })));
     return { db, limitsUrl, servers };
 }
 
@@ -178,10 +194,11 @@ itest('a server killed (SIGKILL) under load: every request sent to the other two
     const limitsUrl = redisLimitsUrl();
     // A is started outside the harness, which treats any death of its own
     // servers as a failure; A dies on purpose here.
-    const a = await startServer({ storeUrl: db.url, limitsUrl });
+    const masterKey = await sharedMasterKey(ctx);
+    const a = await startServer({ storeUrl: db.url, limitsUrl, masterKey });
     ctx.defer(() => a.stop());
-    const [b, c] = await Promise.all([ctx.server({ storeUrl: db.url, limitsUrl }),
-                                      ctx.server({ storeUrl: db.url, limitsUrl })]);
+    const [b, c] = await Promise.all([ctx.server({ storeUrl: db.url, limitsUrl, masterKey }),
+                                      ctx.server({ storeUrl: db.url, limitsUrl, masterKey })]);
     try {
         const { accountId, key } = await a.account();
         // An inventory status of Stopped: a cheap exact answer that still

@@ -6,8 +6,10 @@
 //    --no-seccomp leaves it off;
 //  - --user drops root once the port is bound: every uid and gid of the
 //    process is the user's, root's groups are gone, what it opens after
-//    (the store, the audit log) belongs to the user, and it serves;
-//  - --user that cannot be honoured stops the daemon before it listens.
+//    (the master key file, the store, the audit log) it opens as the user,
+//    and it serves;
+//  - --user that cannot be honoured stops the daemon before it listens, and
+//    so does a master key file or a store the user cannot reach.
 // The --user test needs root (skipped otherwise).
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
@@ -16,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { itest } from './lib/harness.mjs';
 import { ecsClient, sdkScreenshot, v1Request } from './lib/clients.mjs';
-import { ECSHOTD, newInstanceId } from './lib/server.mjs';
+import { ECSHOTD, newInstanceId, createMasterKey } from './lib/server.mjs';
 
 const REGION = 'cn-hangzhou';
 const isRoot = process.getuid() === 0;
@@ -59,10 +61,14 @@ itest('--user drops root after binding: all ids the user\'s, no root group, file
     await chown(dir, uid, gid);
     await chmod(dir, 0o700);
     const audit = path.join(dir, 'audit.log');
+    // The master key file is read as the user too: it is the user's, 0600.
+    const masterKey = path.join(dir, 'master.key');
+    await createMasterKey(masterKey);
+    await chown(masterKey, uid, gid);
     // (SQLite and memory: whatever the suite's backends: the test
     // services' sockets are for root.)
     const srv = await ctx.server({ storeUrl: `sqlite:${path.join(dir, 'ecshot.db')}`, limitsUrl: 'memory:',
-                                   args: ['--user', 'nobody', '--audit-log', audit] });
+                                   masterKey, args: ['--user', 'nobody', '--audit-log', audit] });
     const st = await procStatus(srv.pid);
     assert.deepEqual(st.Uid.split(/\s+/).map(Number), [uid, uid, uid, uid]);
     assert.deepEqual(st.Gid.split(/\s+/).map(Number), [gid, gid, gid, gid]);
@@ -94,7 +100,10 @@ function refusedStart(args) {
 itest('--user that cannot be honoured stops ecshotd before it listens', async (ctx) => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ecshot-user-'));
     ctx.defer(() => rm(dir, { recursive: true, force: true }));
-    const base = ['--listen', '127.0.0.1:0', '--store', `sqlite:${path.join(dir, 'x.db')}`];
+    const masterKey = path.join(dir, 'master.key');
+    await createMasterKey(masterKey);
+    const base = ['--listen', '127.0.0.1:0', '--store', `sqlite:${path.join(dir, 'x.db')}`,
+                  '--master-key', masterKey];
     const cases = [
         ['no-such-user-for-ecshot', /--user no-such-user-for-ecshot: no such user/],
         ['root', /--user root: is root/],
@@ -107,10 +116,25 @@ itest('--user that cannot be honoured stops ecshotd before it listens', async (c
         assert.equal(r.stdout, '');
     }
     if (isRoot) {
-        // The user exists, but may not reach the store: no service either.
-        await chmod(dir, 0o700);
-        const r = await refusedStart([...base, '--user', 'nobody']);
+        // The user exists, but may not read root's master key file (read
+        // after the drop, so that SIGHUP can read it again): no service.
+        await chmod(dir, 0o711);
+        let r = await refusedStart([...base, '--user', 'nobody']);
         assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, /master key file .*master\.key: Permission denied/);
+        assert.equal(r.stdout, '');
+        // Given a key file it may read, it still may not reach the store.
+        const uid = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
+        const keyDir = await mkdtemp(path.join(os.tmpdir(), 'ecshot-user-key-'));
+        ctx.defer(() => rm(keyDir, { recursive: true, force: true }));
+        const usersKey = path.join(keyDir, 'master.key');
+        await createMasterKey(usersKey);
+        await chown(usersKey, uid, -1);
+        await chmod(keyDir, 0o711);
+        await chmod(dir, 0o700);
+        r = await refusedStart([...base, '--master-key', usersKey, '--user', 'nobody']);
+        assert.equal(r.code, 1, r.stderr);
+        assert.doesNotMatch(r.stderr, /master key/);
         assert.equal(r.stdout, '');
     }
 });

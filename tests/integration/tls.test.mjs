@@ -29,7 +29,7 @@ import OpenApi from '@alicloud/openapi-client';
 import { itest } from './lib/harness.mjs';
 import { rejection } from './lib/clients.mjs';
 import { assertEcsSdkError, assertGuestPicture, assertSuccessJson } from './lib/expect.mjs';
-import { ECSHOTD } from './lib/server.mjs';
+import { ECSHOTD, createMasterKey } from './lib/server.mjs';
 
 const REGION = 'cn-hangzhou';
 const ACTION = 'ecs:GetInstanceScreenshot';
@@ -303,7 +303,10 @@ itest('ecshotd does not start with a certificate but no key, a missing file, or 
     const pki = await makePki(ctx);
     const a = await pki.cert('a');
     const b = await pki.cert('b');
-    const base = ['--listen', '127.0.0.1:0', '--store', `sqlite:${path.join(pki.dir, 'x.db')}`];
+    const masterKey = path.join(pki.dir, 'master.key');
+    await createMasterKey(masterKey);
+    const base = ['--listen', '127.0.0.1:0', '--store', `sqlite:${path.join(pki.dir, 'x.db')}`,
+                  '--master-key', masterKey];
     const cases = [
         [['--tls-cert', a.cert], /--tls-cert and --tls-key go together/, 2],
         [['--tls-key', a.key], /--tls-cert and --tls-key go together/, 2],

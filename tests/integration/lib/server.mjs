@@ -18,6 +18,11 @@
 // opts.storeUrl / opts.limitsUrl override both, so that several servers can
 // share one store and one limits (the test then owns the database: see
 // createTestDatabase and redisLimitsUrl).
+//
+// Every server has a master key file (--master-key), made with
+// `ecshot master-key create` in its directory unless opts.masterKey names
+// one: servers that share a store must share the key file too
+// (createMasterKey). The CLI of a server handle is given the same file.
 import { spawn, execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -80,6 +85,16 @@ export function newAccessKey() {
     const alnum = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
     const pick = (n) => Array.from(randomBytes(n), (b) => alnum[b % alnum.length]).join('');
     return { accessKeyId: 'LTAI' + pick(20), accessKeySecret: pick(30) };
+}
+
+// Makes a master key file with `ecshot master-key create FILE`; resolves to
+// its fingerprint (16 hex digits), rejects with the CLI's stderr.
+export async function createMasterKey(file) {
+    const r = await runEcshot(['master-key', 'create', file]);
+    const m = /^([0-9a-f]{16})\n$/.exec(r.stdout);
+    if (r.code !== 0 || !m)
+        throw new Error(`ecshot master-key create ${file} exited ${r.code}: ${r.stdout}${r.stderr}`);
+    return m[1];
 }
 
 // ---------------------------------------------------------------- backends
@@ -158,7 +173,8 @@ export function redisLimitsUrl(prefix = `it-${uniqueSuffix()}:`,
 // Starts ecshotd. Options: throttleMs, consoleTimeoutMs, wakeSettleMs,
 // retiredTypes (array of type names: written to a file), logLevel, args,
 // storeUrl and limitsUrl (shared backends the caller owns; by default the
-// environment's, see the top of this file).
+// environment's, see the top of this file), masterKey (a key file the
+// caller owns; by default a fresh one in the server's directory).
 export async function startServer(opts = {}) {
     if (!existsSync(ECSHOTD))
         throw new Error(`${ECSHOTD} not found: build it (ECSHOT_BUILD=${BUILD_DIR})`);
@@ -178,7 +194,18 @@ export async function startServer(opts = {}) {
     }
     storeUrl ??= `sqlite:${path.join(dir, 'ecshot.db')}`;
     const limitsUrl = opts.limitsUrl ?? (mode.limits === 'redis' ? redisLimitsUrl() : 'memory:');
-    const args = ['--listen', '127.0.0.1:0', '--store', storeUrl, '--limits', limitsUrl];
+    const masterKey = opts.masterKey ?? path.join(dir, 'master.key');
+    if (!opts.masterKey) {
+        try {
+            await createMasterKey(masterKey);
+        } catch (e) {
+            await rm(dir, { recursive: true, force: true });
+            if (ownDb) await ownDb.drop().catch((d) => { e.message += `\n${d.message}`; });
+            throw e;
+        }
+    }
+    const args = ['--listen', '127.0.0.1:0', '--store', storeUrl, '--master-key', masterKey,
+                  '--limits', limitsUrl];
     if (opts.throttleMs !== undefined) args.push('--throttle-ms', String(opts.throttleMs));
     if (opts.consoleTimeoutMs !== undefined)
         args.push('--console-timeout-ms', String(opts.consoleTimeoutMs));
@@ -240,17 +267,18 @@ export async function startServer(opts = {}) {
         endpoint: `http://${host}`,
         storeUrl,
         limitsUrl,
+        masterKey,
         dir,
         pid: child.pid,
         args,
         stderr: () => stderr,
         extraStdout: () => extraStdout,
         exited,
-        // Operator CLI on this server's store.
-        cli: (...cliArgs) => runEcshot(['--store', storeUrl, ...cliArgs]),
+        // Operator CLI on this server's store, with its master key.
+        cli: (...cliArgs) => runEcshot(['--store', storeUrl, '--master-key', masterKey, ...cliArgs]),
         // As cli(), failing with the CLI's stderr when it exits non-zero.
         async admin(...cliArgs) {
-            const r = await runEcshot(['--store', storeUrl, ...cliArgs]);
+            const r = await runEcshot(['--store', storeUrl, '--master-key', masterKey, ...cliArgs]);
             if (r.code !== 0)
                 throw new Error(`ecshot ${cliArgs.join(' ')} exited ${r.code}: ${r.stderr}`);
             return r;
