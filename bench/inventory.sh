@@ -55,6 +55,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# One master key for every store of the run: it seals the one AccessKey.
+master_key=$work/master.key
+"$ecshot_bin" master-key create "$master_key" >/dev/null
 
 ak=LTAIbenchinventory00000
 sk=benchinventorysecret0000000000
@@ -76,7 +79,8 @@ populate() {
   local url=$1 count=$2 file="$work/instances-$2.jsonl" t0 t1
   [ -f "$file" ] || gen "$count" "$file"
   "$ecshot_bin" --store "$url" account create 100
-  "$ecshot_bin" --store "$url" key create 100 --id "$ak" --secret "$sk" >/dev/null
+  "$ecshot_bin" --store "$url" --master-key "$master_key" key create 100 --id "$ak" \
+    --secret "$sk" >/dev/null
   t0=$(date +%s.%N)
   "$ecshot_bin" --store "$url" instance import "$file" >/dev/null
   t1=$(date +%s.%N)
@@ -89,7 +93,7 @@ populate() {
 # start_daemon URL: starts ecshotd on the store; its port goes to $port.
 start_daemon() {
   local out="$work/ecshotd-${#daemons[@]}" i
-  "$ecshotd_bin" --listen 127.0.0.1:0 --store "$1" --log-level warn \
+  "$ecshotd_bin" --listen 127.0.0.1:0 --store "$1" --master-key "$master_key" --log-level warn \
     >"$out.out" 2>"$out.log" &
   daemons+=($!)
   for i in $(seq 300); do

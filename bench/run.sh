@@ -37,13 +37,15 @@ cleanup() {
 trap cleanup EXIT
 
 store="sqlite:$work/ecshot.db"
-ecshot() { "$build/src/cli/ecshot" --store "$store" "$@"; }
+master_key="$work/master.key"
+"$build/src/cli/ecshot" master-key create "$master_key" >/dev/null
+ecshot() { "$build/src/cli/ecshot" --store "$store" --master-key "$master_key" "$@"; }
 ecshot account create 100 >/dev/null
 read -r ak sk < <(ecshot key create 100)
 export ALIBABA_CLOUD_ACCESS_KEY_ID=$ak ALIBABA_CLOUD_ACCESS_KEY_SECRET=$sk
 
 exec 3< <(exec "$build/src/daemon/ecshotd" --listen 127.0.0.1:0 --store "$store" \
-            --throttle-ms 0 --log-level warn 2>"$work/ecshotd.log")
+            --master-key "$master_key" --throttle-ms 0 --log-level warn 2>"$work/ecshotd.log")
 daemon_pid=$!
 read -r -t 30 line <&3 || { echo "bench: ecshotd did not start" >&2; cat "$work/ecshotd.log" >&2; exit 1; }
 port=${line##*:}

@@ -5,9 +5,11 @@
 # 1024x768 picture), starts ecshotd on 127.0.0.1:8080 with an SQLite store
 # and in-memory limits, registers an account, an AccessKey and the VM as an
 # instance, takes a screenshot through the signed API with the `ecshot`
-# client and saves the JPEG. ecshotd and the VM keep running afterwards so
-# that you can call them; `scripts/demo.sh stop` stops both. Running it again
-# starts afresh (the store and the key are kept).
+# client and saves the JPEG. The AccessKey secret is sealed in the store
+# under the master key var/master.key, made on the first run. ecshotd and
+# the VM keep running afterwards so that you can call them;
+# `scripts/demo.sh stop` stops both. Running it again starts afresh (the
+# store, the master key and the AccessKey are kept).
 #
 # Environment: ECSHOT_PORT (default 8080).
 set -euo pipefail
@@ -17,6 +19,7 @@ root=$(pwd)
 state=var/demo
 port=${ECSHOT_PORT:-8080}
 store=sqlite:$root/var/ecshot.db
+master_key=$root/var/master.key
 account=1234567890123456
 region=cn-hangzhou
 instance=i-ecshotdemo0000000001
@@ -50,9 +53,16 @@ echo "$rundir" > "$state/rundir"
 vm_start "$rundir" "vbe=1024x768" "$state/qemu.pid" qmp.sock
 echo "demo: VM running (pid $(cat "$state/qemu.pid")), console qmp:$rundir/qmp.sock"
 
+# The master key: whoever holds it and the store holds the secrets.
+if [ ! -f "$master_key" ]; then
+  echo "demo: master key $(build/src/cli/ecshot master-key create "$master_key") in $master_key"
+fi
+
 # The inventory.
-ecshot() { build/src/cli/ecshot --store "$store" "$@"; }
+ecshot() { build/src/cli/ecshot --store "$store" --master-key "$master_key" "$@"; }
 ecshot account create "$account" 2>/dev/null || true
+# A store from an older demo may hold its secret in the clear: seal it.
+ecshot key rotate-master >/dev/null
 if [ ! -s "$state/credentials" ]; then
   (umask 077; ecshot key create "$account" > "$state/credentials")
 fi
@@ -64,7 +74,7 @@ ecshot instance add "$instance" --region "$region" --account "$account" \
 # The server. It prints one line once it listens; reading that line is the
 # wait, so there is no guessing with sleeps.
 exec 3< <(exec build/src/daemon/ecshotd --listen "127.0.0.1:$port" --store "$store" \
-            2>> "$state/ecshotd.log")
+            --master-key "$master_key" 2>> "$state/ecshotd.log")
 echo $! > "$state/ecshotd.pid"
 if ! read -r -t 30 line <&3; then
   echo "demo: ecshotd did not start; see $state/ecshotd.log" >&2
