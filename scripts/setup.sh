@@ -17,8 +17,9 @@ packages=(
   postgresql redis-server libvirt-daemon-system libvirt-clients sasl2-bin libsasl2-modules
   # the hypervisor the tests and the demo boot
   qemu-system-x86
-  # tests (systemd for systemd-analyze verify of the shipped unit)
-  libcmocka-dev systemd
+  # tests (systemd for systemd-analyze verify of the shipped unit, sqlite3 to
+  # look into a store as someone with only the file would)
+  libcmocka-dev systemd sqlite3
   # fuzzing (tests/fuzz): clang, and libFuzzer from its runtime library
   clang libclang-rt-14-dev
 )

@@ -333,7 +333,10 @@ static conn *conn_open(const char *path)
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
-    if (conn_exec(c, "PRAGMA foreign_keys = ON", path) != 0) {
+    /* secure_delete: what a write replaces or deletes is overwritten, not
+     * left in free space, so that a secret an older ecshot stored in the
+     * clear does not outlive its sealing in the file. */
+    if (conn_exec(c, "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON", path) != 0) {
         conn_close(c);
         return NULL;
     }
@@ -1083,6 +1086,18 @@ static int read_key_rows(conn *c, key_row **out, size_t *count)
     return STORE_OK;
 }
 
+/* Copies the WAL into the database and empties it: its frames hold the
+ * pages as they were before a re-sealing (a secret in the clear, or sealed
+ * under a retired key). Readers in the middle of a read hold it back until
+ * they finish (the busy timeout); failing that, the next checkpoint does it. */
+static void drop_old_versions(conn *c, const char *path)
+{
+    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    if (rc != SQLITE_OK)
+        log_warn("sqlite: %s: the write-ahead log keeps the secrets as they were before "
+                 "re-sealing until its next checkpoint (%s)", path, sqlite3_errmsg(c->db));
+}
+
 /* One write transaction (BEGIN IMMEDIATE: no other writer until it ends;
  * readers go on reading the committed rows, WAL): read every row, then
  * write back what reseal replaced. */
@@ -1115,6 +1130,8 @@ static int sqlite_key_reseal_all(store *s, store_reseal_fn reseal, void *ctx, si
         conn_rollback(c);
     else
         *count = changed;
+    if (result == STORE_OK && changed > 0)
+        drop_old_versions(c, ss->path);
     buf_free(&out);
     key_rows_free(rows, n);
     checkin(ss, c);

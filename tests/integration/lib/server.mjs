@@ -272,6 +272,21 @@ export async function startServer(opts = {}) {
         pid: child.pid,
         args,
         stderr: () => stderr,
+        // Resolves once the daemon's stderr holds count lines matching re
+        // (a line logged after some event, e.g. a SIGHUP reload): waits on
+        // the pipe, not on a clock.
+        waitForLog(re, count = 1) {
+            const matches = () => stderr.split('\n').filter((l) => re.test(l)).length >= count;
+            return new Promise((resolve) => {
+                if (matches()) return resolve();
+                const onData = () => {
+                    if (!matches()) return;
+                    child.stderr.off('data', onData);
+                    resolve();
+                };
+                child.stderr.on('data', onData);
+            });
+        },
         extraStdout: () => extraStdout,
         exited,
         // Operator CLI on this server's store, with its master key.
