@@ -128,12 +128,12 @@ static int open_stored_secret(const store *s, const char *access_key_id, const c
     buf plain = BUF_INIT;
     int rc = secret_open(s->keyring, access_key_id, stored, strlen(stored), &plain);
     int result = STORE_ERROR;
-    if (rc != SECRET_OK)
+    if (rc != SECRET_OK) {
         log_open_failure(access_key_id, stored, rc);
-    else if (plain.len >= sizeof out->secret || !store_valid_secret(buf_cstr(&plain)))
+    } else if (plain.len >= sizeof out->secret || !store_valid_secret(buf_cstr(&plain))) {
         log_error("store: access key %s: its secret opened, but is not a valid secret",
                   access_key_id);
-    else {
+    } else {
         memcpy(out->secret, plain.data, plain.len + 1);
         result = STORE_OK;
     }
