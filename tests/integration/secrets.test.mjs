@@ -12,7 +12,7 @@
 //  - a sealed secret copied onto another AccessKey does not open there;
 //  - a secret an older ecshot stored in the clear is refused until
 //    `key rotate-master` seals it;
-//  - only `key create` and `key rotate-master` read the key file.
+//  - the commands that neither seal nor open secrets need no key file.
 // Every call asks for a Stopped instance with no VM behind it: the answer,
 // IncorrectInstanceStatus, comes after the signature was checked with the
 // opened secret, so nothing here needs a hypervisor.
@@ -270,7 +270,7 @@ itest('a secret an older ecshot stored in the clear is refused until key rotate-
     assert.equal(await storeHolds(srv, old.accessKeySecret), false);
 });
 
-itest('only key create and key rotate-master read the master key file', async (ctx) => {
+itest('commands that neither seal nor open secrets need no master key file', async (ctx) => {
     const srv = await ctx.server();
     const dir = await keyDir(ctx);
     const env = { ECSHOT_MASTER_KEY: '' };
