@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,21 @@ struct secret_keyring {
     keyset *set;
     char fingerprint[SECRET_FINGERPRINT_HEX + 1]; /* of set->keys[0]; lives as long as the ring */
 };
+
+/* Appends a reason to why, which may be NULL (the caller does not care). */
+static void say(buf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(buf *why, const char *fmt, ...)
+{
+    if (!why)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    buf_puts(why, line);
+}
 
 static void keyset_free(keyset *set)
 {
@@ -95,27 +111,27 @@ static int read_key_file(const char *path, char **text, size_t *len, buf *why)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
-        buf_printf(why, "master key file %s: %s", path, strerror(errno));
+        say(why, "master key file %s: %s", path, strerror(errno));
         return -1;
     }
     struct stat st;
     char *data = NULL;
     size_t n = 0;
     if (fstat(fd, &st) != 0) {
-        buf_printf(why, "master key file %s: %s", path, strerror(errno));
+        say(why, "master key file %s: %s", path, strerror(errno));
         goto fail;
     }
     if (!S_ISREG(st.st_mode)) {
-        buf_printf(why, "master key file %s: not a regular file", path);
+        say(why, "master key file %s: not a regular file", path);
         goto fail;
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        buf_printf(why, "master key file %s is open to group or others (mode %04o): "
+        say(why, "master key file %s is open to group or others (mode %04o): "
                         "chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);
         goto fail;
     }
     if (!(data = malloc(KEYFILE_MAX + 1))) {
-        buf_printf(why, "master key file %s: out of memory", path);
+        say(why, "master key file %s: out of memory", path);
         goto fail;
     }
     for (;;) {
@@ -123,14 +139,14 @@ static int read_key_file(const char *path, char **text, size_t *len, buf *why)
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
-            buf_printf(why, "master key file %s: %s", path, strerror(errno));
+            say(why, "master key file %s: %s", path, strerror(errno));
             goto fail;
         }
         if (got == 0)
             break;
         n += (size_t)got;
         if (n > KEYFILE_MAX) {
-            buf_printf(why, "master key file %s: larger than %d bytes", path, KEYFILE_MAX);
+            say(why, "master key file %s: larger than %d bytes", path, KEYFILE_MAX);
             goto fail;
         }
     }
@@ -197,18 +213,18 @@ static keyset *keyset_load(const char *path, buf *why)
     keyset *set = NULL;
     unsigned bad = parse_keys(text, len, NULL, &count);
     if (bad) {
-        buf_printf(why, "master key file %s: line %u is not a key (%d hex digits)", path, bad,
+        say(why, "master key file %s: line %u is not a key (%d hex digits)", path, bad,
                    KEY_HEX);
     } else if (count == 0) {
-        buf_printf(why, "master key file %s holds no key (create one with "
+        say(why, "master key file %s holds no key (create one with "
                         "'ecshot master-key create FILE')", path);
     } else if (!(set = calloc(1, sizeof *set + count * sizeof set->keys[0]))) {
-        buf_printf(why, "master key file %s: out of memory", path);
+        say(why, "master key file %s: out of memory", path);
     } else {
         parse_keys(text, len, set, &set->count);
         for (size_t i = 0; i < set->count; i++) {
             if (fingerprint_of(set->keys[i].key, set->keys[i].fingerprint) != 0) {
-                buf_printf(why, "master key file %s: SHA-256 failed", path);
+                say(why, "master key file %s: SHA-256 failed", path);
                 keyset_free(set);
                 set = NULL;
                 break;
@@ -223,7 +239,7 @@ static keyset *keyset_load(const char *path, buf *why)
 secret_keyring *secret_keyring_load(const char *path, buf *why)
 {
     if (!path) {
-        buf_puts(why, "no master key file given");
+        say(why, "no master key file given");
         return NULL;
     }
     keyset *set = keyset_load(path, why);
@@ -231,7 +247,7 @@ secret_keyring *secret_keyring_load(const char *path, buf *why)
         return NULL;
     secret_keyring *ring = calloc(1, sizeof *ring);
     if (!ring || pthread_rwlock_init(&ring->lock, NULL) != 0) {
-        buf_printf(why, "master key file %s: out of memory", path);
+        say(why, "master key file %s: out of memory", path);
         free(ring);
         keyset_free(set);
         return NULL;
@@ -276,7 +292,7 @@ int secret_keyfile_create(const char *path, buf *why)
     char text[256];
     if (RAND_bytes(key, sizeof key) != 1 || fingerprint_of(key, fp) != 0) {
         OPENSSL_cleanse(key, sizeof key);
-        buf_puts(why, "the random number generator or SHA-256 failed");
+        say(why, "the random number generator or SHA-256 failed");
         return -1;
     }
     int n = snprintf(text, sizeof text,
@@ -289,7 +305,7 @@ int secret_keyfile_create(const char *path, buf *why)
     int rc = -1;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
     if (fd < 0) {
-        buf_printf(why, "%s: %s", path,
+        say(why, "%s: %s", path,
                    errno == EEXIST ? "exists already (a key file is never replaced)"
                                    : strerror(errno));
         goto out;
@@ -297,7 +313,7 @@ int secret_keyfile_create(const char *path, buf *why)
     /* The umask may have taken bits away, never added any: make it exact. */
     size_t done = 0;
     if (fchmod(fd, 0600) != 0) {
-        buf_printf(why, "%s: %s", path, strerror(errno));
+        say(why, "%s: %s", path, strerror(errno));
     } else {
         while (done < (size_t)n) {
             ssize_t w = write(fd, text + done, (size_t)n - done);
@@ -308,12 +324,12 @@ int secret_keyfile_create(const char *path, buf *why)
             done += (size_t)w;
         }
         if (done < (size_t)n || fsync(fd) != 0)
-            buf_printf(why, "%s: %s", path, strerror(errno ? errno : EIO));
+            say(why, "%s: %s", path, strerror(errno ? errno : EIO));
         else
             rc = 0;
     }
     if (close(fd) != 0 && rc == 0) {
-        buf_printf(why, "%s: %s", path, strerror(errno));
+        say(why, "%s: %s", path, strerror(errno));
         rc = -1;
     }
     if (rc != 0)

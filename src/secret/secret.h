@@ -39,7 +39,8 @@ typedef struct secret_keyring secret_keyring;
 
 /* Reads a key file. Refuses (NULL, and a one-line reason appended to why)
  * a file that is missing, holds no key, holds a line that is not a key, or
- * can be read or written by group or others. */
+ * can be read or written by group or others. Here and below, why may be
+ * NULL when the reason is not wanted. */
 secret_keyring *secret_keyring_load(const char *path, buf *why);
 /* Reads the key file again and, when it is acceptable, puts its keys in
  * place of the ring's: at once for every thread that seals or opens with

@@ -376,6 +376,10 @@ static void test_key_file_refusals(void **state)
     assert_null(secret_keyring_load(NULL, &why));
     assert_true(why.len > 0);
     buf_free(&why);
+    /* A caller that does not want the reason passes NULL. */
+    assert_null(secret_keyring_load(missing, NULL));
+    assert_null(secret_keyring_load(f->dir, NULL));
+    assert_int_equal(secret_keyfile_create(f->dir, NULL), -1);
 
     /* Upper-case hex is a key too; so is a file without a final newline. */
     secret_keyring *ring =
