@@ -16,7 +16,7 @@ import path from 'node:path';
 import { itest } from './lib/harness.mjs';
 import { ecsClient, sdkScreenshot, rejection, v1Request } from './lib/clients.mjs';
 import { assertEcsSdkError, assertErrorJson } from './lib/expect.mjs';
-import { ECSHOTD } from './lib/server.mjs';
+import { ECSHOTD, createMasterKey } from './lib/server.mjs';
 
 const REGION = 'cn-hangzhou';
 const CLIENT = '203.0.113.7';
@@ -145,7 +145,10 @@ function check(args) {
 
 itest('--trusted-proxy and trusted-proxy lines are read strictly', async (ctx) => {
     const dir = await tempDir(ctx);
-    const base = ['--listen', '127.0.0.1:0', '--store', `sqlite:${path.join(dir, 'x.db')}`];
+    const masterKey = path.join(dir, 'master.key');
+    await createMasterKey(masterKey);
+    const base = ['--listen', '127.0.0.1:0', '--store', `sqlite:${path.join(dir, 'x.db')}`,
+                  '--master-key', masterKey];
     const ok = await check([...base, '--trusted-proxy', '10.0.0.0/8', '--trusted-proxy', '2001:db8::/32',
                             '--trusted-proxy', '192.0.2.1', '--trusted-proxy', '::1']);
     assert.equal(ok.code, 0, ok.stderr);
@@ -160,11 +163,12 @@ itest('--trusted-proxy and trusted-proxy lines are read strictly', async (ctx) =
     }
     // In the config file, any number of lines; the command line adds more.
     const conf = path.join(dir, 'ecshotd.conf');
-    await writeFile(conf, `listen 127.0.0.1:0\nstore sqlite:${path.join(dir, 'x.db')}\n` +
+    await writeFile(conf, `listen 127.0.0.1:0\nstore sqlite:${path.join(dir, 'x.db')}\nmaster-key ${masterKey}\n` +
                           'trusted-proxy 10.0.0.0/8\ntrusted-proxy = 2001:db8::/32  # the load balancers\n');
     const fromFile = await check(['--config', conf, '--trusted-proxy', '192.0.2.1']);
     assert.equal(fromFile.code, 0, fromFile.stderr);
-    await writeFile(conf, 'listen 127.0.0.1:0\nstore sqlite:x.db\ntrusted-proxy 10.0.0.0/8\ntrusted-proxy 10.0.0.0/88\n');
+    await writeFile(conf, `listen 127.0.0.1:0\nstore sqlite:x.db\nmaster-key ${masterKey}\n` +
+                          'trusted-proxy 10.0.0.0/8\ntrusted-proxy 10.0.0.0/88\n');
     const badFile = await check(['--config', conf]);
     assert.equal(badFile.code, 2);
     assert.match(badFile.stderr, /--trusted-proxy: '10\.0\.0\.0\/88' is not an IPv4 or IPv6 address/);
