@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import { mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { itest } from './lib/harness.mjs';
@@ -21,7 +21,6 @@ import { ECSHOTD, newInstanceId, createMasterKey } from './lib/server.mjs';
 const REGION = 'cn-hangzhou';
 const FIELDS = ['time', 'requestId', 'accessKeyId', 'principal', 'account', 'sourceIp', 'action',
                 'instanceId', 'code', 'status', 'latencyMs'];
-const TOKEN = 'CAIS.auditTokenMustNotBeLogged+/==';
 
 async function auditDir(ctx) {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ecshot-audit-'));
@@ -87,14 +86,24 @@ itest('audit log: one line per call, exact fields, for successes and errors alik
     const denied = await rejection(sdkScreenshot(ecsClient(srv, viewer, { signature: 'v1' }), { instanceId: id }));
     calls.push([denied.data.RequestId, { accessKeyId: viewer.accessKeyId, principal: `${accountId}/viewer`,
                                          account: accountId, instanceId: id, code: 'Forbidden.RAM', status: 403 }]);
-    // 4. An unknown instance, signed with a SecurityToken (in the signature
-    //    and in the request, and in neither the line nor the file).
+    // 4. An unknown instance, asked by an STS session (its SecurityToken in
+    //    the signature and in the request, and in neither the line nor the file).
     const unknown = newInstanceId();
-    const tokenCall = await v1Request(srv, key, { params: { RegionId: REGION, InstanceId: unknown, SecurityToken: TOKEN },
-                                                  method: 'POST' });
+    const allow = path.join(srv.dir, 'audit-allow.json');
+    await writeFile(allow, JSON.stringify({ Version: '1', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] }));
+    await srv.admin('role', 'create', `${accountId}/auditor`);
+    await srv.admin('policy', 'create', `${accountId}/all`, allow);
+    await srv.admin('policy', 'attach', `${accountId}/all`, '--role', 'auditor');
+    const creds = JSON.parse((await srv.admin('sts', 'assume-role', `${accountId}/auditor`, '--session', 'night-shift'))
+        .stdout).Credentials;
+    const TOKEN = creds.SecurityToken;
+    const session = { accessKeyId: creds.AccessKeyId, accessKeySecret: creds.AccessKeySecret };
+    const tokenCall = await v1Request(srv, session, { params: { RegionId: REGION, InstanceId: unknown, SecurityToken: TOKEN },
+                                                      method: 'POST' });
     assert.equal(tokenCall.json.Code, 'InvalidParameter');
-    calls.push([tokenCall.json.RequestId, { accessKeyId: key.accessKeyId, principal: accountId, instanceId: unknown,
-                                            code: 'InvalidParameter', status: 404 }]);
+    calls.push([tokenCall.json.RequestId, { accessKeyId: creds.AccessKeyId,
+                                            principal: `${accountId}/assumed-role/auditor/night-shift`,
+                                            instanceId: unknown, code: 'InvalidParameter', status: 404 }]);
     // 5. A wrong secret: the key it names, nobody verified.
     const forged = await v1Request(srv, key, { params: { RegionId: REGION, InstanceId: id },
                                                secret: 'notTheSecret00000000000000000' });
@@ -120,7 +129,8 @@ itest('audit log: one line per call, exact fields, for successes and errors alik
         assertLine(matching[0], { sourceIp: '127.0.0.1', ...want }, { from, to });
     }
     // Nothing that signs, could sign, or replays a request.
-    for (const secret of [key.accessKeySecret, viewer.accessKeySecret, TOKEN, encodeURIComponent(TOKEN),
+    for (const secret of [key.accessKeySecret, viewer.accessKeySecret, creds.AccessKeySecret, TOKEN,
+                          encodeURIComponent(TOKEN), TOKEN.split(':')[2].slice(0, 40),
                           tokenCall.sent.params.Signature, forged.sent.params.Signature,
                           tokenCall.sent.params.SignatureNonce, 'Signature=', 'SecurityToken'])
         assert.ok(!text.includes(secret), `the audit log holds ${secret}`);

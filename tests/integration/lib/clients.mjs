@@ -21,7 +21,9 @@ export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca49
 
 // The V3 SDK (ACS3-HMAC-SHA256), or with signature 'v1' its V1 (RPC) mode.
 // headers: extra headers on every call (the SDK's globalParameters), e.g.
-// the X-Forwarded-For a proxy would add.
+// the X-Forwarded-For a proxy would add. A key with a securityToken (STS
+// credentials) is passed as the SDK's own securityToken option, as an
+// application would.
 export function ecsClient(server, key, { regionId = 'cn-hangzhou', signature = 'v3', readTimeout, headers } = {}) {
     const config = new OpenApi.Config({
         accessKeyId: key.accessKeyId,
@@ -30,6 +32,7 @@ export function ecsClient(server, key, { regionId = 'cn-hangzhou', signature = '
         protocol: 'http',
         regionId,
     });
+    if (key.securityToken) config.securityToken = key.securityToken;
     if (signature === 'v1') config.signatureAlgorithm = 'v2';
     if (readTimeout) config.readTimeout = readTimeout;
     if (headers) config.globalParameters = new OpenApi.GlobalParameters({ headers });
@@ -54,6 +57,7 @@ export function popClient(server, key) {
         apiVersion: API_VERSION,
         accessKeyId: key.accessKeyId,
         accessKeySecret: key.accessKeySecret,
+        ...(key.securityToken ? { securityToken: key.securityToken } : {}),
     });
 }
 
