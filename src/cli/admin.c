@@ -43,7 +43,6 @@
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "console/console.h"
 #include "ops/ops.h"
@@ -51,6 +50,7 @@
 #include "secret/secret.h"
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/random.h"
 
 /* Alibaba's shape: "LTAI" and 20 more characters, a 30-character secret. */
 #define KEY_ID_PREFIX "LTAI"
@@ -132,25 +132,6 @@ static int cmd_user_create(const command *cmd, const char *url, int argc, char *
 }
 
 /* ---- keys ---- */
-
-/* n characters from [A-Za-z0-9], each equally likely: bytes of 248 and
- * above (62 * 4) are thrown away so that "% 62" favours none. */
-static int random_alnum(char *out, size_t n)
-{
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char pool[64];
-    size_t filled = 0;
-    while (filled < n) {
-        if (RAND_bytes(pool, sizeof pool) != 1)
-            return -1;
-        for (size_t i = 0; i < sizeof pool && filled < n; i++)
-            if (pool[i] < 248)
-                out[filled++] = alphabet[pool[i] % 62];
-    }
-    out[n] = '\0';
-    OPENSSL_cleanse(pool, sizeof pool);
-    return 0;
-}
 
 static int generate_key(char id[STORE_ID_MAX], char secret[STORE_SECRET_MAX])
 {

@@ -62,6 +62,10 @@ int parse_owner(const char *arg, int need_user, char account[STORE_ID_MAX],
 int parse_account_and(const char *arg, const char *what, char account[STORE_ID_MAX],
                       char name[STORE_ID_MAX]);
 store *open_store(const char *url);
+/* A command "NOUN list ACCOUNT_ID": checks the account id, opens the store
+ * and runs list, which prints; the exit status. */
+int run_account_listing(const command *cmd, const char *url, int argc, char **argv,
+                        int (*list)(store *s, const char *account_id));
 /* The master keyring (secret.h) from --master-key FILE, else from
  * ECSHOT_MASTER_KEY; NULL, having said why, when there is none or it cannot
  * be read. Only commands that seal or open secrets ask for it. */

@@ -87,28 +87,28 @@ int parse_args(const command *cmd, int argc, char **argv, option *opts, size_t n
     return 0;
 }
 
+/* The account id that is the first len bytes of arg, checked. */
+static int take_account(const char *arg, size_t len, char account[STORE_ID_MAX])
+{
+    if (len >= STORE_ID_MAX)
+        return cli_fail(EXIT_FAILED, "account id is too long: " ACCOUNT_RULE);
+    memcpy(account, arg, len);
+    account[len] = '\0';
+    if (!store_valid_owner(account))
+        return cli_fail(EXIT_FAILED, "invalid account id '%s': " ACCOUNT_RULE, account);
+    return 0;
+}
+
 /* Splits "ACCOUNT_ID[/USER]". user is "" when there is no "/USER". */
 int parse_owner(const char *arg, int need_user, char account[STORE_ID_MAX],
                 char user[STORE_ID_MAX])
 {
-    const char *slash = strchr(arg, '/');
-    size_t alen = slash ? (size_t)(slash - arg) : strlen(arg);
     user[0] = '\0';
-    if (alen >= STORE_ID_MAX)
-        return cli_fail(EXIT_FAILED, "account id is too long: " ACCOUNT_RULE);
-    memcpy(account, arg, alen);
-    account[alen] = '\0';
-    if (!store_valid_owner(account))
-        return cli_fail(EXIT_FAILED, "invalid account id '%s': " ACCOUNT_RULE, account);
-    if (!slash) {
-        if (need_user)
-            return cli_fail(EXIT_USAGE, "'%s' names no user: give ACCOUNT_ID/USER", arg);
-        return 0;
-    }
-    if (strlen(slash + 1) >= STORE_ID_MAX || !store_valid_owner(slash + 1))
-        return cli_fail(EXIT_FAILED, "invalid user name '%s': " ACCOUNT_RULE, slash + 1);
-    strcpy(user, slash + 1);
-    return 0;
+    if (strchr(arg, '/'))
+        return parse_account_and(arg, "user", account, user);
+    if (need_user)
+        return cli_fail(EXIT_USAGE, "'%.128s' names no user: give ACCOUNT_ID/USER", arg);
+    return take_account(arg, strlen(arg), account);
 }
 
 int parse_account_and(const char *arg, const char *what, char account[STORE_ID_MAX],
@@ -117,13 +117,9 @@ int parse_account_and(const char *arg, const char *what, char account[STORE_ID_M
     const char *slash = strchr(arg, '/');
     if (!slash)
         return cli_fail(EXIT_USAGE, "'%.128s' names no %s: give ACCOUNT_ID/NAME", arg, what);
-    size_t alen = (size_t)(slash - arg);
-    if (alen >= STORE_ID_MAX)
-        return cli_fail(EXIT_FAILED, "account id is too long: " ACCOUNT_RULE);
-    memcpy(account, arg, alen);
-    account[alen] = '\0';
-    if (!store_valid_owner(account))
-        return cli_fail(EXIT_FAILED, "invalid account id '%s': " ACCOUNT_RULE, account);
+    int rc = take_account(arg, (size_t)(slash - arg), account);
+    if (rc)
+        return rc;
     /* Users and roles appear in resource names and STS ARNs, so they keep
      * the account rule; a policy name is any id. */
     const char *rest = slash + 1;
@@ -133,6 +129,23 @@ int parse_account_and(const char *arg, const char *what, char account[STORE_ID_M
                         policy ? ID_RULE : ACCOUNT_RULE);
     strcpy(name, rest);
     return 0;
+}
+
+int run_account_listing(const command *cmd, const char *url, int argc, char **argv,
+                        int (*list)(store *s, const char *account_id))
+{
+    const char *pos[1];
+    int rc = parse_args(cmd, argc, argv, NULL, 0, pos, 1, 1, NULL);
+    if (rc)
+        return rc;
+    if (!store_valid_owner(pos[0]))
+        return cli_fail(EXIT_FAILED, "invalid account id '%.128s': " ACCOUNT_RULE, pos[0]);
+    store *s = open_store(url);
+    int result = s ? list(s, pos[0]) : STORE_ERROR;
+    store_close(s);
+    if (result != STORE_OK)
+        return store_failed(result, "account", "the store refused the account id");
+    return fflush(stdout) == 0 ? 0 : cli_fail(EXIT_FAILED, "cannot write to stdout");
 }
 
 /* --master-key FILE, which main.c hands over before any command runs. */

@@ -244,20 +244,14 @@ static int print_policy_line(void *ctx, const char *name, size_t attachments)
     return 0;
 }
 
+static int list_policies(store *s, const char *account_id)
+{
+    return store_policy_list(s, account_id, print_policy_line, NULL);
+}
+
 int cmd_policy_list(const command *cmd, const char *url, int argc, char **argv)
 {
-    const char *pos[1];
-    int rc = parse_args(cmd, argc, argv, NULL, 0, pos, 1, 1, NULL);
-    if (rc)
-        return rc;
-    if (!store_valid_owner(pos[0]))
-        return cli_fail(EXIT_FAILED, "invalid account id '%.128s': " ACCOUNT_RULE, pos[0]);
-    store *s = open_store(url);
-    int result = s ? store_policy_list(s, pos[0], print_policy_line, NULL) : STORE_ERROR;
-    store_close(s);
-    if (result != STORE_OK)
-        return store_failed(result, "account", "the store refused the account id");
-    return fflush(stdout) == 0 ? 0 : cli_fail(EXIT_FAILED, "cannot write to stdout");
+    return run_account_listing(cmd, url, argc, argv, list_policies);
 }
 
 static int add_attachment(void *ctx, const policy_attachment *a)

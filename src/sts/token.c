@@ -13,35 +13,14 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "util/log.h"
+#include "util/random.h"
 
 #define TOKEN_AAD "ecshot sts token v1"
 #define TOKEN_VERSION 1
 #define KEY_ID_RANDOM 24    /* "STS." + 24: Alibaba's are of that length */
 #define SECRET_RANDOM 40
-
-static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-/* n random letters and digits, without modulo bias: bytes past the last
- * whole multiple of 62 are drawn again. */
-static int random_alnum(char *out, size_t n)
-{
-    const unsigned limit = 256 - 256 % (sizeof alnum - 1);
-    unsigned char bytes[64];
-    size_t have = 0;
-    while (have < n) {
-        if (RAND_bytes(bytes, sizeof bytes) != 1)
-            return -1;
-        for (size_t i = 0; i < sizeof bytes && have < n; i++)
-            if (bytes[i] < limit)
-                out[have++] = alnum[bytes[i] % (sizeof alnum - 1)];
-    }
-    out[n] = '\0';
-    OPENSSL_cleanse(bytes, sizeof bytes);
-    return 0;
-}
 
 int sts_is_temporary_key(const char *access_key_id)
 {
