@@ -69,7 +69,9 @@ int sig_append_sorted_params(buf *out, const param_list *pl, const char *skip_na
         return out->failed ? -1 : 0;
     /* Sort pointers, not the caller's list: signing must not reorder the
      * parameters that later stages read in arrival order. */
-    const param **sorted = malloc(pl->count * sizeof *sorted);
+    const param *on_stack[SIG_STACK_ITEMS];
+    const param **sorted =
+        pl->count <= SIG_STACK_ITEMS ? on_stack : malloc(pl->count * sizeof *sorted);
     if (!sorted)
         return -1;
     size_t n = 0;
@@ -90,6 +92,7 @@ int sig_append_sorted_params(buf *out, const param_list *pl, const char *skip_na
             percent_encode(out, sorted[i]->value, sorted[i]->value_len) != 0)
             rc = -1;
     }
-    free(sorted);
+    if (sorted != on_stack)
+        free(sorted);
     return rc == 0 && !out->failed ? 0 : -1;
 }

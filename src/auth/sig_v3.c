@@ -78,12 +78,14 @@ int sig_v3_canonical_request(buf *out, const char *method, const param_list *que
                              const sig_header *headers, size_t header_count,
                              const char *signed_headers, const char *body_sha256_hex)
 {
-    const sig_header **sorted = NULL;
+    const sig_header *on_stack[SIG_STACK_ITEMS];
+    const sig_header **sorted = on_stack;
 
-    if (header_count > 0) {
+    if (header_count > SIG_STACK_ITEMS)
         sorted = malloc(header_count * sizeof *sorted);
-        if (!sorted)
-            return -1;
+    if (!sorted)
+        return -1;
+    if (header_count > 0) {
         for (size_t i = 0; i < header_count; i++)
             sorted[i] = &headers[i];
         qsort(sorted, header_count, sizeof *sorted, compare_headers);
@@ -102,22 +104,22 @@ int sig_v3_canonical_request(buf *out, const char *method, const param_list *que
     buf_puts(out, signed_headers);
     buf_putc(out, '\n');
     buf_puts(out, body_sha256_hex);
-    free(sorted);
+    if (sorted != on_stack)
+        free(sorted);
     return rc == 0 && !out->failed ? 0 : -1;
 }
 
 void sha256_hex(const void *data, size_t len, char out[SIG_V3_HEX_LEN + 1])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
+    unsigned char md[32];
 
-    if (EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32) {
+    if (sig_sha256(data, len, md) != 0) {
         /* Only an OpenSSL without SHA-256 gets here; an empty string
          * matches no hash a client sends. */
         out[0] = '\0';
         return;
     }
-    hex_encode(md, md_len, out);
+    hex_encode(md, sizeof md, out);
 }
 
 int sig_v3_string_to_sign(buf *out, const char *canonical, size_t len)
@@ -136,14 +138,10 @@ int sig_v3_sign(const char *secret, const char *string_to_sign, size_t len,
                 char out[SIG_V3_HEX_LEN + 1])
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    size_t key_len = strlen(secret);
+    size_t mac_len = 0;
 
     out[0] = '\0';
-    if (key_len > INT_MAX)
-        return -1;
-    if (!HMAC(EVP_sha256(), secret, (int)key_len, (const unsigned char *)string_to_sign, len,
-              mac, &mac_len) ||
+    if (sig_hmac(1, secret, strlen(secret), string_to_sign, len, mac, sizeof mac, &mac_len) != 0 ||
         mac_len != 32)
         return -1;
     hex_encode(mac, mac_len, out);

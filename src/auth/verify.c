@@ -19,6 +19,7 @@
 
 #include <openssl/crypto.h>
 
+#include "auth/sig_internal.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -185,7 +186,9 @@ static void fill_principal(principal *who, const credentials *c, sig_style style
 static int v1_check_signature(const http_request *req, const param_list *params,
                               const char *secret, api_error *err)
 {
-    buf sts = BUF_INIT;
+    char sts_space[SIG_STACK_TEXT];
+    buf sts;
+    buf_init_on(&sts, sts_space, sizeof sts_space);
     char expected[SIG_V1_B64_LEN + 1];
     int rc = 0;
 
@@ -308,6 +311,7 @@ typedef struct v3_request {
     sig_header headers[SIGNED_HEADERS_MAX];
     size_t header_count;
     buf signed_line;                         /* the sorted names, ';'-joined */
+    char signed_line_space[SIG_STACK_TEXT / 2];
 } v3_request;
 
 /* The form checks of a V3 request: Authorization, required headers, and
@@ -348,7 +352,10 @@ static int v3_check_signature(const http_request *req, const param_list *params,
                               const v3_request *v3, const char *secret, api_error *err)
 {
     char body_hash[SIG_V3_HEX_LEN + 1], expected[SIG_V3_HEX_LEN + 1];
-    buf canonical = BUF_INIT, sts = BUF_INIT;
+    char canonical_space[SIG_STACK_TEXT], sts_space[128];
+    buf canonical, sts;
+    buf_init_on(&canonical, canonical_space, sizeof canonical_space);
+    buf_init_on(&sts, sts_space, sizeof sts_space);
     int rc = 0;
 
     sha256_hex(req->body ? req->body : "", req->body ? req->body_len : 0, body_hash);
@@ -405,6 +412,7 @@ static int verify_v3(const auth_context *ctx, const http_request *req, const cha
 {
     v3_request v3;
     memset(&v3, 0, sizeof v3);
+    buf_init_on(&v3.signed_line, v3.signed_line_space, sizeof v3.signed_line_space);
     int rc = v3_gather(req, authorization, &v3, err);
     if (rc == 0)
         rc = v3_verify_gathered(ctx, req, params, &v3, who, err);

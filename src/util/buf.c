@@ -20,11 +20,15 @@ int buf_reserve(buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap *= 2;
-    char *p = realloc(b->data, cap);
+    /* Borrowed storage is outgrown: the text moves to the heap. */
+    char *p = b->borrowed ? malloc(cap) : realloc(b->data, cap);
     if (!p) {
         b->failed = 1;
         return -1;
     }
+    if (b->borrowed)
+        memcpy(p, b->data, b->len);
+    b->borrowed = 0;
     b->data = p;
     b->cap = cap;
     b->data[b->len] = '\0';
@@ -82,12 +86,24 @@ void buf_reset(buf *b)
         b->data[0] = '\0';
 }
 
+void buf_init_on(buf *b, char *storage, size_t size)
+{
+    b->data = storage;
+    b->data[0] = '\0';
+    b->len = 0;
+    b->cap = size;
+    b->failed = 0;
+    b->borrowed = 1;
+}
+
 void buf_free(buf *b)
 {
-    free(b->data);
+    if (!b->borrowed)
+        free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
     b->failed = 0;
+    b->borrowed = 0;
 }
 
 char *buf_steal(buf *b)
@@ -97,6 +113,13 @@ char *buf_steal(buf *b)
     if (!b->data && buf_reserve(b, 0) < 0)
         return NULL;
     char *p = b->data;
+    if (b->borrowed && !(p = malloc(b->len + 1))) {
+        b->failed = 1;
+        return NULL;
+    }
+    if (b->borrowed)
+        memcpy(p, b->data, b->len + 1);
+    b->borrowed = 0;
     b->data = NULL;
     b->len = b->cap = 0;
     return p;
