@@ -73,10 +73,10 @@ static const char *request_action(const http_request *req, const principal *who,
 }
 
 /* Runs every stage up to and including the operation; returns 0 with
- * screenshot filled, or -1 with err filled. *who is filled once the
+ * image filled (the JPEG in this thread's encoder), or -1 with err filled. *who is filled once the
  * signature is verified (and stays zeroed when it is not), for the audit. */
 static int handle_stages(api_service *svc, const http_request *req, param_list *params,
-                         api_format *fmt, buf *screenshot, const char **instance_id,
+                         api_format *fmt, ops_image *image, const char **instance_id,
                          principal *who_out, api_error *err)
 {
     *fmt = pick_format(req, NULL);
@@ -120,7 +120,7 @@ static int handle_stages(api_service *svc, const http_request *req, param_list *
         .user_agent = http_request_header(req, "user-agent"),
         .secure_transport = req->secure,
     };
-    if (ops_get_instance_screenshot(&svc->ops, &caller, params, screenshot, err) < 0)
+    if (ops_get_instance_screenshot(&svc->ops, &caller, params, image, err) < 0)
         return -1;
     *instance_id = params_get(params, "InstanceId");
     return 0;
@@ -186,7 +186,7 @@ void api_handle(void *service, const http_request *req, http_response *resp)
     char request_id[37];
     param_list params = PARAM_LIST_INIT;
     api_error err = API_ERROR_INIT;
-    buf screenshot = BUF_INIT;
+    ops_image image = {NULL, 0};
     api_format fmt = API_FORMAT_JSON;
     const char *instance_id = NULL;
     principal who;
@@ -199,9 +199,9 @@ void api_handle(void *service, const http_request *req, http_response *resp)
     int64_t wall_us = clock_us(CLOCK_REALTIME) - (now_us - received_us);
 
     api_request_id(request_id);
-    int rc = handle_stages(svc, req, &params, &fmt, &screenshot, &instance_id, &who, &err);
+    int rc = handle_stages(svc, req, &params, &fmt, &image, &instance_id, &who, &err);
     if (rc == 0)
-        rc = api_render_screenshot(resp, fmt, request_id, instance_id, &screenshot);
+        rc = api_render_screenshot(resp, fmt, request_id, instance_id, image.jpeg, image.len);
     else
         rc = api_render_error(resp, fmt, request_id, http_request_header(req, "host"), &err);
     const char *code = err.code == API_OK ? "OK" : api_error_name(err.code);
@@ -218,5 +218,4 @@ void api_handle(void *service, const http_request *req, http_response *resp)
         audit_call(svc, req, &params, &who, request_id, code, resp->status, received_us, wall_us);
     params_free(&params);
     api_error_free(&err);
-    buf_free(&screenshot);
 }

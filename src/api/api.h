@@ -25,8 +25,9 @@ void api_handle(void *service, const http_request *req, http_response *resp);
 
 /* Rendering, exposed for unit tests. host_id is the endpoint host the
  * client addressed (Host header), echoed as HostId in errors. */
+/* The success body, with the JPEG's base64 written straight into it. */
 int api_render_screenshot(http_response *resp, api_format fmt, const char *request_id,
-                          const char *instance_id, const buf *screenshot);
+                          const char *instance_id, const uint8_t *jpeg, size_t jpeg_len);
 int api_render_error(http_response *resp, api_format fmt, const char *request_id,
                      const char *host_id, const api_error *err);
 /* Upper-case UUID v4 from the kernel's random source. */

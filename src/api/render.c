@@ -44,24 +44,27 @@ static void xml_escape(buf *out, const char *s)
 }
 
 int api_render_screenshot(http_response *resp, api_format fmt, const char *request_id,
-                          const char *instance_id, const buf *screenshot)
+                          const char *instance_id, const uint8_t *jpeg, size_t jpeg_len)
 {
     buf *b = &resp->body;
     buf_reset(b);
-    buf_reserve(b, screenshot->len + 256);
+    /* One allocation for the whole body, which libmicrohttpd then sends
+     * as it is (MHD_RESPMEM_MUST_FREE): the picture is encoded once, into
+     * its place, and copied no more. */
+    buf_reserve(b, base64_encoded_len(jpeg_len) + 256);
     if (fmt == API_FORMAT_XML) {
         resp->content_type = CONTENT_TYPE_XML;
         buf_printf(b,
                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><GetInstanceScreenshotResponse>"
                    "<RequestId>%s</RequestId><InstanceId>%s</InstanceId><Screenshot>",
                    request_id, instance_id);
-        buf_append(b, buf_cstr(screenshot), screenshot->len);
+        base64_append(b, jpeg, jpeg_len);
         buf_puts(b, "</Screenshot></GetInstanceScreenshotResponse>");
     } else {
         resp->content_type = CONTENT_TYPE_JSON;
         buf_printf(b, "{\"RequestId\":\"%s\",\"InstanceId\":\"%s\",\"Screenshot\":\"", request_id,
                    instance_id);
-        buf_append(b, buf_cstr(screenshot), screenshot->len);
+        base64_append(b, jpeg, jpeg_len);
         buf_puts(b, "\"}");
     }
     resp->status = 200;

@@ -54,9 +54,18 @@ int ops_valid_region_id(const char *s, size_t len);
 /* "true"/"false" (any case) → 1/0; anything else -1. */
 int ops_parse_bool(const char *s, size_t len);
 
-/* GetInstanceScreenshot. On success appends the base64 JPEG to screenshot
- * and returns 0; otherwise fills err and returns -1. */
+/* A screenshot as the operation hands it over: the JPEG bytes in this
+ * thread's encoder, valid until the thread's next capture. The caller
+ * renders them (base64 straight into the response) before it takes
+ * another request, so the picture is never copied on its way out. */
+typedef struct ops_image {
+    const uint8_t *jpeg;
+    size_t len;
+} ops_image;
+
+/* GetInstanceScreenshot. On success fills *image and returns 0; otherwise
+ * fills err and returns -1. */
 int ops_get_instance_screenshot(const ops_context *ctx, const ops_caller *caller,
-                                const param_list *params, buf *screenshot, api_error *err);
+                                const param_list *params, ops_image *image, api_error *err);
 
 #endif

@@ -14,7 +14,8 @@
  *   throttle     claimed only by a call that passed every check
  *   wake         WakeUp=true: resume an S3 guest, an input event for the screen
  *   capture      framebuffer from the console backend
- *   encode       TurboJPEG, then base64 straight into the response text */
+ *   encode       TurboJPEG into this thread's buffer, handed over as it is
+ *                (the renderer writes its base64 straight into the response) */
 #include "ops/ops.h"
 
 #include <pthread.h>
@@ -248,7 +249,7 @@ static int stage_wake(const ops_context *ctx, const instance *inst, api_error *e
     return 0;
 }
 
-static int stage_capture_encode(const ops_context *ctx, const instance *inst, buf *screenshot,
+static int stage_capture_encode(const ops_context *ctx, const instance *inst, ops_image *image,
                                 api_error *err)
 {
     frame f = {0};
@@ -265,13 +266,13 @@ static int stage_capture_encode(const ops_context *ctx, const instance *inst, bu
         log_error("%s: JPEG encoding failed", inst->id);
         return api_error_set(err, API_ERR_INTERNAL, NULL);
     }
-    if (base64_append(screenshot, jpeg, jpeg_len) < 0)
-        return api_error_set(err, API_ERR_INTERNAL, NULL);
+    image->jpeg = jpeg;
+    image->len = jpeg_len;
     return 0;
 }
 
 int ops_get_instance_screenshot(const ops_context *ctx, const ops_caller *caller,
-                                const param_list *params, buf *screenshot, api_error *err)
+                                const param_list *params, ops_image *image, api_error *err)
 {
     screenshot_args args = {0};
     instance inst;
@@ -287,5 +288,5 @@ int ops_get_instance_screenshot(const ops_context *ctx, const ops_caller *caller
         return -1;
     if (args.wakeup && stage_wake(ctx, &inst, err) < 0)
         return -1;
-    return stage_capture_encode(ctx, &inst, screenshot, err);
+    return stage_capture_encode(ctx, &inst, image, err);
 }
