@@ -97,7 +97,7 @@ field() {
 # aim for the ratio (or the value) and notes. Cells are text: the callers
 # format their units ("5.21ms", "312/s", "9.8MB"); "-" when not measured.
 row() {
-  printf '%-32s %9s %9s %9s %9s %7s %9s %8s  %s\n' "$@"
+  printf '%-36s %9s %9s %9s %9s %7s %9s %8s  %s\n' "$@"
 }
 
 table_header() {
@@ -106,5 +106,5 @@ table_header() {
 
 # skipped NAME WHY: a row that could not be measured here, and why.
 skipped() {
-  printf '%-32s skipped: %s\n' "$1" "$2"
+  printf '%-36s skipped: %s\n' "$1" "$2"
 }
