@@ -52,9 +52,13 @@ for mode in text vbe=1024x768 vbe=1920x1080; do
     -v am="$(field median_ms "$api")" -v ap="$(field p95_ms "$api")" \
     -v b="$(field jpeg_bytes "$floor")" -v c="$(field capture_median_ms "$floor")" \
     -v j="$(field jpeg_median_ms "$floor")" 'BEGIN {
-      printf "%-32s %7.2fms %7.2fms %7.2fms %7.2fms %6.2fx %8.2fx %8s  floor: capture %.2fms + jpeg %.2fms; %.1f KB\n",
+      printf "%-36s %7.2fms %7.2fms %7.2fms %7.2fms %6.2fx %8.2fx %8s  floor: capture %.2fms + jpeg %.2fms; %.1f KB\n",
              "api/floor " s, am, ap, fm, fp, am / fm, ap / fp, "<=1.2x", c, j, b / 1024 }'
 
   vm_kill "$vmdir"
 done
 
+export BENCH_IN_TABLE=1
+"$root/bench/peers.sh" $smoke "$n"
+"$root/bench/many.sh" $smoke
+"$root/bench/memory.sh" $smoke
