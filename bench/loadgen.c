@@ -1,16 +1,24 @@
-/* loadgen.c: requests per second that ecshotd answers from its inventory.
+/* loadgen.c: requests per second that ecshotd answers, over many connections.
  *
- *   ecshot-loadgen ENDPOINT REGION INSTANCE N CONNECTIONS [v1|v3]
+ *   ecshot-loadgen ENDPOINT REGION INSTANCE[,INSTANCE...] N CONNECTIONS [v1|v3]
+ *                  [stopped|screenshot]
  *
  * Signs N + a warm-up of distinct GetInstanceScreenshot calls before it
  * starts the clock (each with its own nonce, as a real client would send
- * them: a nonce is never accepted twice), then sends them over CONNECTIONS
- * keep-alive connections, one thread each, and prints one line:
- *   loadgen n=N answered=A seconds=S rps=R
- * where A counts the IncorrectInstanceStatus answers: the benchmark points
- * at an instance that exists but is Stopped, so every call runs the whole
- * request path (signature, nonce, RAM, inventory lookup, status) and none
- * reaches a hypervisor. Any other answer is a failure (exit status 1).
+ * them: a nonce is never accepted twice), call i for the i-th instance of
+ * the list (round robin), then sends them over CONNECTIONS keep-alive
+ * connections, one thread each: connection c sends calls c, c + CONNECTIONS,
+ * c + 2 CONNECTIONS..., so with as many connections as instances (or a
+ * multiple) each connection keeps to its own instance. Prints one line:
+ *   loadgen n=N answered=A seconds=S rps=R median_ms=M p95_ms=P
+ * where A counts the expected answers and M, P are per-call latencies:
+ *   stopped     (default) IncorrectInstanceStatus: the benchmark points at
+ *               an instance that exists but is Stopped, so every call runs
+ *               the whole request path (signature, nonce, RAM, inventory
+ *               lookup, status) and none reaches a hypervisor;
+ *   screenshot  HTTP 200 with a Screenshot: every call captures (the daemon
+ *               runs with --throttle-ms 0).
+ * Any other answer is a failure (exit status 1).
  * Keys come from ALIBABA_CLOUD_ACCESS_KEY_ID and _SECRET. */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -21,8 +29,15 @@
 #include "cli/request.h"
 #include "util/timeutil.h"
 
+#include "stats.h"
+
 #define CONNECTIONS_MAX 64
-#define EXPECTED_CODE "\"IncorrectInstanceStatus\""
+#define INSTANCES_MAX 4096
+#define STOPPED_CODE "\"IncorrectInstanceStatus\""
+#define SCREENSHOT_FIELD "\"Screenshot\""
+
+/* The answer every call must get (see above). */
+static int expect_screenshot;
 
 typedef struct signed_call {
     buf url;
@@ -30,9 +45,11 @@ typedef struct signed_call {
 } signed_call;
 
 typedef struct worker {
-    signed_call *calls;     /* this worker's share */
+    signed_call *calls;     /* this worker's first call; the next are stride apart */
+    double *ms;             /* each call's latency, at the same index as the call */
+    size_t stride;
     size_t count;
-    size_t answered;        /* IncorrectInstanceStatus seen */
+    size_t answered;        /* expected answers seen */
     pthread_t thread;
 } worker;
 
@@ -53,6 +70,13 @@ static size_t keep_body(char *data, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+static int expected(long status, const body *b)
+{
+    if (expect_screenshot)
+        return status == 200 && strstr(b->data, SCREENSHOT_FIELD) != NULL;
+    return strstr(b->data, STOPPED_CODE) != NULL;
+}
+
 /* Sends the worker's calls one after another on one connection. */
 static void *run_worker(void *p)
 {
@@ -61,13 +85,16 @@ static void *run_worker(void *p)
     if (!curl)
         return NULL;
     for (size_t i = 0; i < w->count; i++) {
+        signed_call *call = &w->calls[i * w->stride];
         body b = {.len = 0};
         b.data[0] = '\0';
-        screenshot_call_setopt(curl, &w->calls[i].url, w->calls[i].headers, keep_body, &b);
+        screenshot_call_setopt(curl, &call->url, call->headers, keep_body, &b);
         long status = 0;
+        int64_t t0 = clock_monotonic_us();
         if (curl_easy_perform(curl) == CURLE_OK)
             curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-        if (strstr(b.data, EXPECTED_CODE))
+        w->ms[i * w->stride] = (double)(clock_monotonic_us() - t0) / 1000.0;
+        if (expected(status, &b))
             w->answered++;
         else if (i - w->answered < 3) /* say what went wrong, the first times */
             fprintf(stderr, "ecshot-loadgen: HTTP %ld: %.300s\n", status, b.data);
@@ -76,16 +103,17 @@ static void *run_worker(void *p)
     return NULL;
 }
 
-/* Runs calls[0..n) over conns threads; returns the answered count and the
- * seconds taken. */
-static size_t run(signed_call *calls, size_t n, int conns, double *seconds)
+/* Runs calls[0..n) over conns threads, connection i taking calls i,
+ * i + conns, ...; fills ms[0..n) with their latencies; returns the
+ * answered count and the seconds taken. */
+static size_t run(signed_call *calls, size_t n, int conns, double *ms, double *seconds)
 {
     worker w[CONNECTIONS_MAX];
-    size_t per = n / (size_t)conns, extra = n % (size_t)conns, at = 0;
+    size_t per = n / (size_t)conns, extra = n % (size_t)conns;
     int64_t t0 = clock_monotonic_us();
     for (int i = 0; i < conns; i++) {
-        w[i] = (worker){.calls = calls + at, .count = per + ((size_t)i < extra)};
-        at += w[i].count;
+        w[i] = (worker){.calls = calls + i, .ms = ms + i, .stride = (size_t)conns,
+                        .count = per + ((size_t)i < extra)};
         if (pthread_create(&w[i].thread, NULL, run_worker, &w[i]) != 0) {
             fprintf(stderr, "ecshot-loadgen: cannot start a thread\n");
             exit(2);
@@ -100,37 +128,69 @@ static size_t run(signed_call *calls, size_t n, int conns, double *seconds)
     return answered;
 }
 
+/* Splits the comma-separated list in text (modified) into ids[]. */
+static size_t split_instances(char *text, char **ids)
+{
+    size_t k = 0;
+    for (char *save = NULL, *id = strtok_r(text, ",", &save); id && k < INSTANCES_MAX;
+         id = strtok_r(NULL, ",", &save))
+        ids[k++] = id;
+    return k;
+}
+
+/* The words after CONNECTIONS: v1 or v3, stopped or screenshot. */
+static int parse_words(int argc, char **argv, screenshot_call *call)
+{
+    for (int i = 6; i < argc; i++) {
+        if (strcmp(argv[i], "v1") == 0 || strcmp(argv[i], "v3") == 0)
+            call->v1 = strcmp(argv[i], "v1") == 0;
+        else if (strcmp(argv[i], "stopped") == 0 || strcmp(argv[i], "screenshot") == 0)
+            expect_screenshot = strcmp(argv[i], "screenshot") == 0;
+        else
+            return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 6 || argc > 7) {
-        fprintf(stderr, "usage: ecshot-loadgen ENDPOINT REGION INSTANCE N CONNECTIONS [v1|v3]\n");
+    static char *ids[INSTANCES_MAX];
+    screenshot_call call = {
+        .access_key_id = getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"),
+        .access_key_secret = getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+    };
+    if (argc < 6 || argc > 8 || parse_words(argc, argv, &call) < 0) {
+        fprintf(stderr, "usage: ecshot-loadgen ENDPOINT REGION INSTANCE[,INSTANCE...] N "
+                        "CONNECTIONS [v1|v3] [stopped|screenshot]\n");
         return 2;
     }
+    call.endpoint = argv[1];
+    call.region = argv[2];
     long n = atol(argv[4]), conns = atol(argv[5]);
     if (n < 1 || n > 10000000 || conns < 1 || conns > CONNECTIONS_MAX) {
         fprintf(stderr, "ecshot-loadgen: N from 1, CONNECTIONS from 1 to %d\n", CONNECTIONS_MAX);
         return 2;
     }
-    screenshot_call call = {
-        .endpoint = argv[1],
-        .region = argv[2],
-        .instance = argv[3],
-        .v1 = argc == 7 && strcmp(argv[6], "v1") == 0,
-        .access_key_id = getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"),
-        .access_key_secret = getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
-    };
+    size_t instances = split_instances(argv[3], ids);
     if (!call.access_key_id || !call.access_key_secret) {
         fprintf(stderr, "ecshot-loadgen: set ALIBABA_CLOUD_ACCESS_KEY_ID and _SECRET\n");
+        return 2;
+    }
+    if (instances == 0) {
+        fprintf(stderr, "ecshot-loadgen: no instance\n");
         return 2;
     }
     size_t warm = (size_t)(n / 10 > 1000 ? 1000 : n / 10 + (size_t)conns);
     size_t total = (size_t)n + warm;
     signed_call *calls = calloc(total, sizeof *calls);
-    if (!calls) {
+    double *ms = calloc(total, sizeof *ms);
+    if (!calls || !ms) {
         fprintf(stderr, "ecshot-loadgen: out of memory\n");
         return 2;
     }
     for (size_t i = 0; i < total; i++) {
+        /* Round robin within the warm-up and within the measured calls. */
+        call.instance = ids[(i < warm ? i : i - warm) % instances];
         if (screenshot_call_sign(&call, &calls[i].url, &calls[i].headers) != 0) {
             fprintf(stderr, "ecshot-loadgen: cannot sign a call\n");
             return 2;
@@ -138,15 +198,17 @@ int main(int argc, char **argv)
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     double seconds;
-    size_t warm_ok = run(calls, warm, (int)conns, &seconds);
-    size_t answered = run(calls + warm, (size_t)n, (int)conns, &seconds);
-    printf("loadgen n=%ld answered=%zu seconds=%.3f rps=%.0f\n", n, answered, seconds,
-           (double)answered / seconds);
+    size_t warm_ok = run(calls, warm, (int)conns, ms, &seconds);
+    size_t answered = run(calls + warm, (size_t)n, (int)conns, ms + warm, &seconds);
+    printf("loadgen n=%ld answered=%zu seconds=%.3f rps=%.0f median_ms=%.3f p95_ms=%.3f\n", n,
+           answered, seconds, (double)answered / seconds, percentile(ms + warm, (int)n, 50),
+           percentile(ms + warm, (int)n, 95));
     for (size_t i = 0; i < total; i++) {
         buf_free(&calls[i].url);
         curl_slist_free_all(calls[i].headers);
     }
     free(calls);
+    free(ms);
     curl_global_cleanup();
     return answered == (size_t)n && warm_ok == warm ? 0 : 1;
 }
