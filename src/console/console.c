@@ -3,10 +3,15 @@
  * The pool keeps one connection per console URL, because QEMU serves one
  * client per QMP socket. Entries sit in an array sorted by URL under a pool
  * mutex that is held only to find or add an entry, never during I/O. Each
- * entry has a mutex of its own that serialises the exchanges on its
+ * entry has a lock of its own that serialises the exchanges on its
  * connection; it is taken with a deadline, so the callers of a hung VM wait
  * at most the pool's timeout and callers of other VMs not at all. One call
- * (waiting for the entry, connecting, exchanging) fits in one timeout. */
+ * (waiting for the entry, connecting, exchanging) fits in one timeout.
+ *
+ * Calls come from request fibers (see fiber/fiber.h): the entry lock is a
+ * fiber_mutex, held while the exchange parks on the VM's socket, and a
+ * backend whose library blocks its thread (driver->blocking) is called
+ * through fiber_run_blocking, so that no event loop ever waits on a VM. */
 #include "console/console.h"
 
 #include <errno.h>
@@ -16,6 +21,7 @@
 #include <time.h>
 
 #include "console/backends.h"
+#include "fiber/fiber.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -98,7 +104,7 @@ typedef struct pool_entry {
     char *url;
     const console_driver *driver;
     const char *target;      /* inside url */
-    pthread_mutex_t lock;    /* serialises exchanges on conn */
+    fiber_mutex lock;        /* serialises exchanges on conn */
     console_conn *conn;      /* NULL while not connected */
 } pool_entry;
 
@@ -127,7 +133,7 @@ static void entry_free(pool_entry *e)
 {
     if (e->conn)
         e->driver->disconnect(e->conn);
-    pthread_mutex_destroy(&e->lock);
+    fiber_mutex_destroy(&e->lock);
     free(e->url);
     free(e);
 }
@@ -175,7 +181,7 @@ static pool_entry *entry_new(const char *url)
     if (!e)
         return NULL;
     e->url = strdup(url);
-    if (!e->url || pthread_mutex_init(&e->lock, NULL) != 0) {
+    if (!e->url || fiber_mutex_init(&e->lock) != 0) {
         free(e->url);
         free(e);
         return NULL;
@@ -217,28 +223,10 @@ static int ms_left(int64_t deadline)
     return left <= 0 ? 0 : left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
 
-/* Takes the entry's lock, waiting until the deadline at most.
- * pthread_mutex_timedlock wants wall-clock time, so the remaining
- * monotonic interval is laid onto CLOCK_REALTIME just before the wait. */
+/* Takes the entry's lock, waiting until the deadline at most. */
 static int entry_lock(pool_entry *e, int64_t deadline)
 {
-    int left = ms_left(deadline);
-    if (left == 0)
-        return pthread_mutex_trylock(&e->lock) == 0 ? CONSOLE_OK : CONSOLE_TIMEOUT;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += left / 1000;
-    until.tv_nsec += (long)(left % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    int rc = pthread_mutex_timedlock(&e->lock, &until);
-    if (rc == 0)
-        return CONSOLE_OK;
-    if (rc != ETIMEDOUT)
-        log_error("console %s: lock: %s", e->url, strerror(rc));
-    return rc == ETIMEDOUT ? CONSOLE_TIMEOUT : CONSOLE_ERROR;
+    return fiber_mutex_lock_until(&e->lock, deadline) == 0 ? CONSOLE_OK : CONSOLE_TIMEOUT;
 }
 
 /* One request to a connected console. */
@@ -288,20 +276,38 @@ static int entry_exchange(pool_entry *e, int64_t deadline, exchange_fn fn, void 
     return r;
 }
 
+/* One call on one entry: wait for it, exchange, let it go. */
+typedef struct pool_call {
+    pool_entry *entry;
+    int64_t deadline;
+    exchange_fn fn;
+    void *arg;
+    int result;
+} pool_call;
+
+static void run_call(void *arg)
+{
+    pool_call *call = arg;
+    call->result = entry_lock(call->entry, call->deadline);
+    if (call->result != CONSOLE_OK)
+        return;
+    call->result = entry_exchange(call->entry, call->deadline, call->fn, call->arg);
+    fiber_mutex_unlock(&call->entry->lock);
+}
+
 static int pool_run(console_pool *p, const char *url, exchange_fn fn, void *arg)
 {
     if (!p || !url)
         return CONSOLE_ERROR;
-    int64_t deadline = clock_monotonic_ms() + p->timeout_ms;
-    pool_entry *e = entry_get(p, url);
-    if (!e)
+    pool_call call = {entry_get(p, url), clock_monotonic_ms() + p->timeout_ms, fn, arg,
+                      CONSOLE_ERROR};
+    if (!call.entry)
         return CONSOLE_ERROR;
-    int r = entry_lock(e, deadline);
-    if (r != CONSOLE_OK)
-        return r;
-    r = entry_exchange(e, deadline, fn, arg);
-    pthread_mutex_unlock(&e->lock);
-    return r;
+    if (call.entry->driver->blocking)
+        fiber_run_blocking(run_call, &call);
+    else
+        run_call(&call);
+    return call.result;
 }
 
 static int do_query_state(const console_driver *d, console_conn *c, int timeout_ms, void *arg)

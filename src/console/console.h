@@ -53,6 +53,10 @@ typedef struct console_driver {
     int (*wake)(console_conn *c, int timeout_ms);
     /* Captures the framebuffer into *out (see frame.h); frame_release frees it. */
     int (*capture)(console_conn *c, int timeout_ms, frame *out);
+    /* 1 when the calls above block their thread (the backend's library
+     * has no other way): console.c runs them with fiber_run_blocking, so
+     * that a request's fiber parks instead. 0: they wait with fiber_poll. */
+    int blocking;
 } console_driver;
 
 typedef struct console_pool console_pool;

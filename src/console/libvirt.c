@@ -856,4 +856,5 @@ static int lv_capture(console_conn *c, int timeout_ms, frame *out)
 
 const console_driver libvirt_driver = {
     "libvirt:", lv_connect, lv_disconnect, lv_query_state, lv_wake, lv_capture,
+    1, /* libvirt's API is synchronous */
 };

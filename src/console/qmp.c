@@ -4,8 +4,9 @@
  * greeting, then one reply per command, interleaved with asynchronous
  * events. Every command carries an "id" and a reply is taken only when it
  * echoes ours, so an event or a late reply is never mistaken for the answer.
- * The socket is non-blocking and every wait is a poll() bounded by the
- * deadline of the operation; everything QEMU sends is bounded too (a reply
+ * The socket is non-blocking and every wait is a fiber_poll() bounded by
+ * the deadline of the operation (in a request's fiber it parks the fiber,
+ * not the thread); everything QEMU sends is bounded too (a reply
  * line, a frame), since a misbehaving VM must not cost ecshot its memory.
  *
  * Screenshots travel without touching the filesystem: a write-only fd of a
@@ -30,6 +31,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fiber/fiber.h"
 #include "image/image.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -82,7 +84,7 @@ static int wait_ready(console_conn *c, short events, int64_t deadline)
         if (left == 0)
             return CONSOLE_TIMEOUT;
         struct pollfd pfd = {c->fd, events, 0};
-        int n = poll(&pfd, 1, left);
+        int n = fiber_poll(&pfd, left); /* in a fiber: parks, the thread serves others */
         if (n > 0)
             return CONSOLE_OK; /* hang-ups and errors show in the next read or send */
         if (n == 0)
@@ -865,4 +867,5 @@ static int qmp_capture(console_conn *c, int timeout_ms, frame *out)
 
 const console_driver qmp_driver = {
     "qmp:", qmp_connect, qmp_disconnect, qmp_query_state, qmp_wake, qmp_capture,
+    0, /* waits with fiber_poll */
 };

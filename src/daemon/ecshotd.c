@@ -50,6 +50,7 @@ typedef struct daemon_config {
     long threads;
     long workers;
     long queue_max;
+    long blocking_threads;
     long throttle_ms;
     long console_timeout_ms;
     long wake_settle_ms;
@@ -74,7 +75,7 @@ enum { SECCOMP_AUTO = 0, SECCOMP_ON, SECCOMP_OFF };
 
 enum opt_id {
     OPT_LISTEN = 1, OPT_STORE, OPT_LIMITS, OPT_CONFIG, OPT_RETIRED, OPT_THREADS, OPT_WORKERS,
-    OPT_QUEUE_MAX, OPT_THROTTLE,
+    OPT_QUEUE_MAX, OPT_BLOCKING_THREADS, OPT_THROTTLE,
     OPT_CONSOLE_TIMEOUT, OPT_WAKE_SETTLE, OPT_JPEG_QUALITY, OPT_JPEG_SUBSAMPLING, OPT_MAX_BODY,
     OPT_MAX_CONNECTIONS, OPT_CONNECTION_TIMEOUT, OPT_LOG_LEVEL, OPT_CHECK, OPT_HELP, OPT_VERSION,
     OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_PRIORITIES, OPT_AUDIT_LOG, OPT_USER, OPT_SECCOMP,
@@ -91,6 +92,7 @@ static const struct option long_options[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"queue-max", required_argument, NULL, OPT_QUEUE_MAX},
+    {"blocking-threads", required_argument, NULL, OPT_BLOCKING_THREADS},
     {"throttle-ms", required_argument, NULL, OPT_THROTTLE},
     {"console-timeout-ms", required_argument, NULL, OPT_CONSOLE_TIMEOUT},
     {"wake-settle-ms", required_argument, NULL, OPT_WAKE_SETTLE},
@@ -128,8 +130,11 @@ static void usage(FILE *out)
         "  --config FILE               options as 'name value' lines\n"
         "  --retired-types FILE        retired instance types (default: shipped list)\n"
         "  --threads N                 HTTP threads (default: number of cores)\n"
-        "  --workers N                 request handler threads (default: 8 per core, at least 16)\n"
-        "  --queue-max N               requests waiting for a worker before 503 (default 1024)\n"
+        "  --workers N                 event-loop threads running requests, each request a\n"
+        "                              fiber (default: number of cores)\n"
+        "  --queue-max N               requests in progress before 503 (default 1024)\n"
+        "  --blocking-threads N        threads for console backends whose library blocks\n"
+        "                              (libvirt) (default: 8 per core, at least 16)\n"
         "  --throttle-ms MS            per-instance interval (default 10000)\n"
         "  --console-timeout-ms MS     deadline of each hypervisor exchange (default 3000)\n"
         "  --wake-settle-ms MS         time a woken guest gets to redraw (default 200)\n"
@@ -269,6 +274,8 @@ static int apply_option(daemon_config *c, int id, const char *v)
     case OPT_THREADS: return parse_long("threads", v, 0, 1024, &c->threads);
     case OPT_WORKERS: return parse_long("workers", v, 1, 4096, &c->workers);
     case OPT_QUEUE_MAX: return parse_long("queue-max", v, 1, 1000000, &c->queue_max);
+    case OPT_BLOCKING_THREADS:
+        return parse_long("blocking-threads", v, 1, 4096, &c->blocking_threads);
     case OPT_THROTTLE: return parse_long("throttle-ms", v, 0, 86400000, &c->throttle_ms);
     case OPT_CONSOLE_TIMEOUT:
         return parse_long("console-timeout-ms", v, 10, 600000, &c->console_timeout_ms);
@@ -313,15 +320,6 @@ static const char *default_retired_path(void)
         if (access(candidates[i], R_OK) == 0)
             return candidates[i];
     return candidates[0];
-}
-
-/* Workers wait on hypervisors, at most one deadline each: enough of them
- * that a few hung VMs leave plenty for everyone else. */
-static long default_workers(void)
-{
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long n = (cores > 0 ? cores : 2) * 8;
-    return n < 16 ? 16 : n;
 }
 
 static time_t wall_clock(void)
@@ -560,12 +558,16 @@ int main(int argc, char **argv)
         .wake_settle_ms = (int)cfg.wake_settle_ms,
     };
 
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
     http_server_config hc = {
         .listen = cfg.listen,
         .listen_fd = listen_fd,
         .threads = (unsigned)cfg.threads,
-        .workers = (unsigned)(cfg.workers ? cfg.workers : default_workers()),
+        /* Workers never wait on a VM (their requests' fibers do): one
+         * per core keeps every core busy and no more. */
+        .workers = (unsigned)(cfg.workers ? cfg.workers : (cores > 0 ? cores : 2)),
         .queue_max = (size_t)cfg.queue_max,
+        .blocking_threads = (unsigned)cfg.blocking_threads,
         .max_body = (size_t)cfg.max_body,
         .max_target = 16384,
         .max_headers = 65536,

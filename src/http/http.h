@@ -1,8 +1,9 @@
 /* http.h: ecshot's HTTP face, on libmicrohttpd.
  *
  * The server collects one whole request (method, raw target, headers, body
- * up to a limit) into an http_request, hands it to a single handler on a
- * worker thread, and sends the http_response the handler filled. Nothing above this layer sees
+ * up to a limit) into an http_request, hands it to a single handler that
+ * runs in a fiber of its own (fiber/fiber.h), and sends the http_response
+ * the handler filled. Nothing above this layer sees
  * libmicrohttpd. Limits are detected here and flagged on the request, so that
  * api/ answers them with a body the client can parse. */
 #ifndef ECSHOT_HTTP_HTTP_H
@@ -45,7 +46,7 @@ typedef struct http_request {
      * malformed field or not exactly one Host: the handler answers 400,
      * and the connection is closed. */
     int bad_framing;
-    /* The worker queue was full: the handler answers 503 at once. */
+    /* The fiber pool was full: the handler answers 503 at once. */
     int overloaded;
     /* 1 when the request came over TLS (acs:SecureTransport). */
     int secure;
@@ -83,8 +84,11 @@ typedef void (*http_handler_fn)(void *ctx, const http_request *req, http_respons
 typedef struct http_server_config {
     const char *listen;        /* "127.0.0.1:8080", "[::1]:8080" or ":8080" */
     unsigned threads;          /* HTTP thread pool size; 0: number of cores */
-    unsigned workers;          /* handler threads; 0: handle on the HTTP thread */
-    size_t queue_max;          /* requests waiting for a worker before 503 */
+    /* Event-loop threads that run handlers, each request in a fiber; 0:
+     * handle on the HTTP thread. */
+    unsigned workers;
+    size_t queue_max;          /* requests in the fiber pool before 503 */
+    unsigned blocking_threads; /* for console backends that block; 0: default */
     size_t max_body;           /* bytes; larger bodies get 413 */
     size_t max_target;         /* bytes of request target; longer gets 414 */
     size_t max_headers;        /* bytes of the request head (MHD memory pool) */

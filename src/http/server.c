@@ -12,9 +12,11 @@
  *  - with a thread pool each connection stays on one thread, and a thread
  *    serves many connections: a handler that waits (on a hung hypervisor,
  *    say) would stall every connection of its thread. So complete requests
- *    are handed to a pool of worker threads while their connection is
- *    suspended, and resumed with the answer; a full queue is answered at
- *    once (the request is flagged overloaded) instead of waiting.
+ *    are handed, their connection suspended, to a fiber pool (fiber/fiber.h:
+ *    one event loop per core, each request a fiber that parks while it
+ *    waits on a VM), and resumed with the answer; when the pool holds
+ *    queue_max requests the next is answered at once (flagged overloaded)
+ *    instead of waiting.
  * libmicrohttpd's connection timeout only counts idle time, so a client
  * trickling its request a byte at a time would hold its connection for
  * ever: each connection also has a deadline for a whole request, enforced
@@ -38,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fiber/fiber.h"
 #include "http/tls.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -51,6 +54,7 @@
 
 /* Per-request state, from the URI callback to the completion callback. */
 typedef struct request_state request_state;
+typedef struct http_server http_server;
 
 /* A connection: its deadline for a whole request (see "request
  * deadlines"), and its request's state until the completion callback. */
@@ -75,7 +79,8 @@ struct request_state {
     int answered;           /* resp holds the handler's answer */
     http_response resp;
     struct MHD_Connection *conn;
-    struct request_state *next; /* in the worker queue */
+    http_server *srv;
+    fiber_task task;        /* the handler's run in the fiber pool */
 };
 
 static void free_state(request_state *st);
@@ -85,14 +90,10 @@ struct http_server {
     http_server_config cfg;
     unsigned port;
     tls_identity *tls;      /* NULL: plain HTTP */
-    /* The worker pool and its queue of suspended requests. */
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    request_state *queue_head, *queue_tail;
-    size_t queued;
-    int stopping;
-    pthread_t *workers;
-    unsigned worker_count;
+    /* Where handlers run; NULL: on the HTTP thread (no workers, or the
+     * server is stopping). Read by the HTTP threads, cleared only once
+     * libmicrohttpd has stopped calling them (see http_server_stop). */
+    fiber_pool *pool;
     /* Open connections and the thread that enforces their deadlines. */
     pthread_mutex_t watch_lock;
     pthread_cond_t sweep_wake;
@@ -489,29 +490,12 @@ static void run_handler(http_server *srv, request_state *st)
     st->answered = 1;
 }
 
-static void *worker_main(void *arg)
+/* A request's fiber: the handler, then the answer back to its connection. */
+static void serve_in_fiber(void *arg)
 {
-    http_server *srv = arg;
-    pthread_mutex_lock(&srv->lock);
-    for (;;) {
-        while (!srv->queue_head && !srv->stopping)
-            pthread_cond_wait(&srv->wake, &srv->lock);
-        request_state *st = srv->queue_head;
-        if (!st)
-            break; /* stopping, and the queue is drained */
-        srv->queue_head = st->next;
-        if (!srv->queue_head)
-            srv->queue_tail = NULL;
-        srv->queued--;
-        pthread_mutex_unlock(&srv->lock);
-
-        run_handler(srv, st);
-        MHD_resume_connection(st->conn);
-
-        pthread_mutex_lock(&srv->lock);
-    }
-    pthread_mutex_unlock(&srv->lock);
-    return NULL;
+    request_state *st = arg;
+    run_handler(st->srv, st);
+    MHD_resume_connection(st->conn);
 }
 
 /* The request is complete (or refused by a limit): gather what the
@@ -532,23 +516,18 @@ static enum MHD_Result dispatch(http_server *srv, request_state *st, struct MHD_
     st->req.body = buf_cstr(&st->body);
     st->req.body_len = st->body.len;
 
-    /* Requests refused by a limit are cheap to answer: no worker needed. */
-    if (srv->worker_count > 0 && !refused_early(&st->req)) {
-        pthread_mutex_lock(&srv->lock);
-        if (!srv->stopping && srv->queued < srv->cfg.queue_max) {
+    /* Requests refused by a limit are cheap to answer: no fiber needed.
+     * The place in the pool is taken before the connection is suspended,
+     * and the connection suspended before its fiber may resume it. */
+    if (srv->pool && !refused_early(&st->req)) {
+        if (fiber_pool_reserve(srv->pool) == 0) {
             MHD_suspend_connection(conn);
-            st->next = NULL;
-            if (srv->queue_tail)
-                srv->queue_tail->next = st;
-            else
-                srv->queue_head = st;
-            srv->queue_tail = st;
-            srv->queued++;
-            pthread_cond_signal(&srv->wake);
-            pthread_mutex_unlock(&srv->lock);
+            st->srv = srv;
+            st->task.fn = serve_in_fiber;
+            st->task.arg = st;
+            fiber_pool_submit(srv->pool, &st->task);
             return MHD_YES;
         }
-        pthread_mutex_unlock(&srv->lock);
         st->req.overloaded = 1;
     }
     run_handler(srv, st);
@@ -664,19 +643,13 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     return 0;
 }
 
-/* Lets the workers drain the queue and exit; new requests are then
- * answered inline by dispatch. */
+/* Lets every request in the pool finish (each resumes its connection:
+ * libmicrohttpd cannot stop while one is still suspended); requests that
+ * come after are refused as overloaded. */
 static void stop_workers(http_server *srv)
 {
-    pthread_mutex_lock(&srv->lock);
-    srv->stopping = 1;
-    pthread_cond_broadcast(&srv->wake);
-    pthread_mutex_unlock(&srv->lock);
-    for (unsigned i = 0; i < srv->worker_count; i++)
-        pthread_join(srv->workers[i], NULL);
-    srv->worker_count = 0;
-    free(srv->workers);
-    srv->workers = NULL;
+    if (srv->pool)
+        fiber_pool_stop(srv->pool);
 }
 
 int http_listen(const char *address)
@@ -765,12 +738,11 @@ static void stop_tls(http_server *srv)
 static void server_free(http_server *srv, int fd)
 {
     stop_workers(srv);
+    fiber_pool_free(srv->pool);
     stop_sweeper(srv);
     stop_tls(srv);
     if (fd > 0)
         close(fd);
-    pthread_mutex_destroy(&srv->lock);
-    pthread_cond_destroy(&srv->wake);
     pthread_mutex_destroy(&srv->watch_lock);
     free(srv);
 }
@@ -786,25 +758,21 @@ http_server *http_server_start(const http_server_config *cfg)
         return NULL;
     }
     srv->cfg = *cfg;
-    pthread_mutex_init(&srv->lock, NULL);
-    pthread_cond_init(&srv->wake, NULL);
     pthread_mutex_init(&srv->watch_lock, NULL);
     if (start_tls(srv, cfg) < 0) {
         server_free(srv, fd);
         return NULL;
     }
     if (cfg->workers > 0) {
-        srv->workers = calloc(cfg->workers, sizeof *srv->workers);
-        if (!srv->workers) {
+        fiber_pool_config fc = {
+            .threads = cfg->workers,
+            .max_tasks = cfg->queue_max ? cfg->queue_max : 1,
+            .blocking_threads = cfg->blocking_threads,
+        };
+        srv->pool = fiber_pool_start(&fc);
+        if (!srv->pool) {
             server_free(srv, fd);
             return NULL;
-        }
-        for (unsigned i = 0; i < cfg->workers; i++) {
-            if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0) {
-                log_error("cannot start worker thread %u", i);
-                break;
-            }
-            srv->worker_count++;
         }
     }
     if (start_sweeper(srv) < 0) {
@@ -876,7 +844,7 @@ void http_server_stop(http_server *srv)
 {
     if (!srv)
         return;
-    /* Workers finish the queue and resume every suspended connection:
+    /* Every request in the pool finishes and resumes its connection:
      * libmicrohttpd cannot stop while one is still suspended. */
     stop_workers(srv);
     /* No socket is shut down from here on; the connections' watches are

@@ -55,9 +55,10 @@ int ops_valid_region_id(const char *s, size_t len);
 int ops_parse_bool(const char *s, size_t len);
 
 /* A screenshot as the operation hands it over: the JPEG bytes in this
- * thread's encoder, valid until the thread's next capture. The caller
- * renders them (base64 straight into the response) before it takes
- * another request, so the picture is never copied on its way out. */
+ * thread's encoder, valid until the thread's next encode. The caller
+ * renders them (base64 straight into the response) before anything that
+ * could park its fiber (fiber/fiber.h), so no other request on the thread
+ * encodes meanwhile and the picture is never copied on its way out. */
 typedef struct ops_image {
     const uint8_t *jpeg;
     size_t len;

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fiber/fiber.h"
 #include "ram/ram.h"
 #include "util/log.h"
 
@@ -243,8 +244,7 @@ static int stage_wake(const ops_context *ctx, const instance *inst, api_error *e
     if (ctx->wake_settle_ms > 0) {
         /* A woken guest needs a moment to redraw; a capture at once would
          * show the screen it is leaving. */
-        struct timespec ts = {ctx->wake_settle_ms / 1000, (ctx->wake_settle_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
+        fiber_sleep_ms(ctx->wake_settle_ms); /* parks this request only */
     }
     return 0;
 }

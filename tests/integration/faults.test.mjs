@@ -6,6 +6,10 @@
 //  - A QMP socket that accepts and never speaks: the call gives up after
 //    --console-timeout-ms with ServiceUnavailable (503), and calls on other
 //    instances are served meanwhile (no global lock held across the wait).
+//  - Eight such sockets on one worker thread: each hung call holds a fiber,
+//    not the thread, so a live VM is served while all eight wait.
+//  - --queue-max calls in progress: the next is refused ServiceUnavailable
+//    at once rather than queued behind them.
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { mkdtemp, rm, symlink, unlink } from 'node:fs/promises';
@@ -127,4 +131,45 @@ itest('QMP sockets that never answer: ServiceUnavailable (503) after the console
     // still stops cleanly (checked by the harness) with those sockets open.
     assertErrorJson(await v1Request(srv, key, { params: { RegionId: REGION, InstanceId: hung[0] } }),
                     'ServiceUnavailable', { host: srv.host });
+});
+
+itest('eight hung consoles on one worker thread: each costs a fiber, not the thread; a live VM is served meanwhile', async (ctx) => {
+    // One HTTP thread and one worker: a daemon that waited on a VM with its
+    // thread would take the hung calls one at a time (the later ones would
+    // not even reach their sockets) and serve the live VM last.
+    const srv = await ctx.server({ consoleTimeoutMs: 3000, args: ['--threads', '1', '--workers', '1'] });
+    const { accountId, key } = await srv.account();
+    const silents = [];
+    for (let i = 0; i < 8; i++) silents.push(await silentSocket(ctx));
+    const hung = [];
+    for (const s of silents) hung.push(await srv.instance({ account: accountId, console: s.consoleUrl }));
+    const live = await ctx.instanceVm(srv, accountId, { mode: 'text' });
+
+    let hungDone = 0;
+    const hungCalls = hung.map((id) => v3Request(srv, key, { query: { RegionId: REGION, InstanceId: id } })
+        .finally(() => { hungDone++; }));
+    await Promise.all(silents.map((s) => s.connected)); // all eight wait on their VMs at once
+    const res = await sdkScreenshot(ecsClient(srv, key), { instanceId: live.id });
+    assert.equal(hungDone, 0, 'the live VM was served only after a hung call ended');
+    assertGuestPicture(assertSuccessJson(bodyOf(res), live.id), 'text');
+    for (const raw of await Promise.all(hungCalls)) assertErrorJson(raw, 'ServiceUnavailable', { host: srv.host });
+});
+
+itest('--queue-max requests in progress: the next is ServiceUnavailable at once, served again once they end', async (ctx) => {
+    const srv = await ctx.server({ consoleTimeoutMs: 3000, throttleMs: 0, args: ['--workers', '1', '--queue-max', '3'] });
+    const { accountId, key } = await srv.account();
+    const silents = [await silentSocket(ctx), await silentSocket(ctx), await silentSocket(ctx)];
+    const hung = [];
+    for (const s of silents) hung.push(await srv.instance({ account: accountId, console: s.consoleUrl }));
+    const live = await ctx.instanceVm(srv, accountId, { mode: 'text' });
+
+    let hungDone = 0;
+    const hungCalls = hung.map((id) => v1Request(srv, key, { params: { RegionId: REGION, InstanceId: id } })
+        .finally(() => { hungDone++; }));
+    await Promise.all(silents.map((s) => s.connected));
+    const refused = await v1Request(srv, key, { params: { RegionId: REGION, InstanceId: live.id } });
+    assert.equal(hungDone, 0, 'the fourth request waited for a place instead of being refused');
+    assertErrorJson(refused, 'ServiceUnavailable', { host: srv.host });
+    for (const raw of await Promise.all(hungCalls)) assertErrorJson(raw, 'ServiceUnavailable', { host: srv.host });
+    assertGuestPicture(assertRawSuccess(await v1Request(srv, key, { params: { RegionId: REGION, InstanceId: live.id } }), live.id), 'text');
 });
