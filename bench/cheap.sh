@@ -70,8 +70,8 @@ loadgen=$build/bench/ecshot-loadgen
 vmdir="$work/vm"; mkdir "$vmdir"
 at_exit "vm_kill $vmdir"
 vm_start "$vmdir" text "$vmdir/qemu.pid" ecshot.sock
-running=i-cheaprunning00000001
-stopped=i-cheapstopped00000001
+running="i-cheaprunning00000001"
+stopped="i-cheapstopped00000001"
 ecshot instance add "$running" --region cn-hangzhou --account 100 --type ecs.g7.large \
   --console "qmp:$vmdir/ecshot.sock" >/dev/null
 ecshot instance add "$stopped" --region cn-hangzhou --account 100 --type ecs.g7.large \

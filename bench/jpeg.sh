@@ -27,7 +27,7 @@ args=(--runs 50)
 out=""
 while [ $# -gt 0 ]; do
   case $1 in
-    --smoke) args=(--runs 3 --qualities 75,85); shift ;;
+    --smoke) args=(--runs 3 --qualities "75,85"); shift ;;
     --out) out=$2; shift 2 ;;
     *) echo "usage: bench/jpeg.sh [--smoke] [--out DIR]" >&2; exit 2 ;;
   esac
