@@ -14,9 +14,15 @@
 #   many VMs        screenshots/s over 32 paused VMs (bench/many.sh)
 #   memory ...      ecshotd's RSS idle, with 1,000 connections, with 64
 #                   captures in flight (bench/memory.sh)
+#   cheap CODE      requests/s of four answers that take no screenshot,
+#                   under wrk, against nginx answering the same bytes to
+#                   the same load (bench/cheap.sh); aim >= 0.8x
+# and after the table, the JPEG study (bench/jpeg.sh): size, encode time and
+# fidelity of 4:2:0 and 4:4:4 at qualities 60..90 on four frames.
 #
 #   bench/run.sh [--smoke] [N]     N calls per latency row (default 300; --smoke: 10,
-#                                  and 4 VMs instead of 32)
+#                                  4 VMs instead of 32, 1 s of wrk per side, and
+#                                  qualities 75 and 85 only)
 # The ratios are reported, never asserted: CI runs --smoke to prove it runs.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
@@ -62,3 +68,6 @@ export BENCH_IN_TABLE=1
 "$root/bench/peers.sh" $smoke "$n"
 "$root/bench/many.sh" $smoke
 "$root/bench/memory.sh" $smoke
+"$root/bench/cheap.sh" $smoke
+echo
+"$root/bench/jpeg.sh" $smoke

@@ -22,6 +22,8 @@ packages=(
   libcmocka-dev systemd sqlite3
   # fuzzing (tests/fuzz): clang, and libFuzzer from its runtime library
   clang libclang-rt-14-dev
+  # bench/cheap.sh: wrk loads ecshotd and an nginx answering the same bytes
+  wrk nginx
 )
 
 missing=()
@@ -36,6 +38,11 @@ if ((${#missing[@]})); then
   [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Debian starts the nginx it installs, with a default site on port 80;
+  # bench/cheap.sh runs an nginx of its own and wants none of that.
+  if [[ " ${missing[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null; then
+    $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
+  fi
 fi
 
 # Alibaba's SDKs, the integration tests' clients, pinned by the lock file.
