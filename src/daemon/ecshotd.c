@@ -48,7 +48,6 @@ typedef struct daemon_config {
     char *limits_url;
     char *retired_path;
     long threads;
-    long workers;
     long queue_max;
     long blocking_threads;
     long throttle_ms;
@@ -129,9 +128,9 @@ static void usage(FILE *out)
         "                              redis://HOST:PORT[/DB], redis+unix:///PATH\n"
         "  --config FILE               options as 'name value' lines\n"
         "  --retired-types FILE        retired instance types (default: shipped list)\n"
-        "  --threads N                 HTTP threads (default: number of cores)\n"
-        "  --workers N                 event-loop threads running requests, each request a\n"
-        "                              fiber (default: number of cores)\n"
+        "  --threads N                 event-loop threads: each serves connections and runs\n"
+        "                              their requests as fibers (default: number of cores)\n"
+        "  --workers N                 the same as --threads (its name before 0.4)\n"
         "  --queue-max N               requests in progress before 503 (default 1024)\n"
         "  --blocking-threads N        threads for console backends whose library blocks\n"
         "                              (libvirt) (default: 8 per core, at least 16)\n"
@@ -272,7 +271,7 @@ static int apply_option(daemon_config *c, int id, const char *v)
     case OPT_RETIRED: return replace_string(&c->retired_path, v);
     case OPT_CONFIG: return load_config_file(c, v);
     case OPT_THREADS: return parse_long("threads", v, 0, 1024, &c->threads);
-    case OPT_WORKERS: return parse_long("workers", v, 1, 4096, &c->workers);
+    case OPT_WORKERS: return parse_long("workers", v, 1, 4096, &c->threads);
     case OPT_QUEUE_MAX: return parse_long("queue-max", v, 1, 1000000, &c->queue_max);
     case OPT_BLOCKING_THREADS:
         return parse_long("blocking-threads", v, 1, 4096, &c->blocking_threads);
@@ -447,7 +446,6 @@ int main(int argc, char **argv)
 {
     daemon_config cfg = {
         .threads = 0,
-        .workers = 0,
         .queue_max = 1024,
         .throttle_ms = SCREENSHOT_THROTTLE_MS,
         .console_timeout_ms = 3000,
@@ -558,14 +556,10 @@ int main(int argc, char **argv)
         .wake_settle_ms = (int)cfg.wake_settle_ms,
     };
 
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
     http_server_config hc = {
         .listen = cfg.listen,
         .listen_fd = listen_fd,
         .threads = (unsigned)cfg.threads,
-        /* Workers never wait on a VM (their requests' fibers do): one
-         * per core keeps every core busy and no more. */
-        .workers = (unsigned)(cfg.workers ? cfg.workers : (cores > 0 ? cores : 2)),
         .queue_max = (size_t)cfg.queue_max,
         .blocking_threads = (unsigned)cfg.blocking_threads,
         .max_body = (size_t)cfg.max_body,

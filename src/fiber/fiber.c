@@ -79,10 +79,13 @@ struct fiber_loop {
     pthread_t thread;
     int epfd;
     int evfd;
-    pthread_mutex_t lock;   /* inbox, ready list, fibers' park state */
+    pthread_mutex_t lock;   /* inbox, ready list, fibers' park state, source */
     fiber_task *inbox_head, *inbox_tail;
     fiber *ready_head, *ready_tail;
     int stopping;
+    const fiber_source *source;
+    /* The loop thread's own. */
+    int64_t source_due_ms;  /* when the source's timeout passes; 0: never */
     /* The loop thread's own. */
     ucontext_t main_ctx;
     const void *main_stack_bottom;
@@ -517,21 +520,22 @@ static void task_finished(fiber_pool *p)
     pthread_mutex_unlock(&p->lock);
 }
 
-/* Runs f until it parks or finishes; a finished fiber is freed. */
-static void run_fiber(fiber_loop *l, fiber *f)
+/* Runs f until it parks (0) or finishes (1); a finished fiber is freed. */
+static int run_fiber(fiber_loop *l, fiber *f)
 {
     switch_into(l, f);
     if (!f->done)
-        return;
+        return 0;
     active_remove(l, f);
     stack_put(l, f->map, f->map_size);
     free(f);
     task_finished(l->pool);
+    return 1;
 }
 
 /* A new fiber for t, run until it first parks. Without memory for a fiber
  * the task runs on the loop's own stack: slower for others, but done. */
-static void start_task(fiber_loop *l, fiber_task *t)
+static int start_task(fiber_loop *l, fiber_task *t)
 {
     fiber *f = calloc(1, sizeof *f);
     if (f)
@@ -543,7 +547,7 @@ static void start_task(fiber_loop *l, fiber_task *t)
         log_warn("fiber: no memory for a fiber; running a task in place");
         t->fn(t->arg);
         task_finished(l->pool);
-        return;
+        return 1;
     }
     f->loop = l;
     f->task = t;
@@ -552,13 +556,30 @@ static void start_task(fiber_loop *l, fiber_task *t)
     f->ctx.uc_stack.ss_size = f->map_size - page;
     f->ctx.uc_link = NULL;
     makecontext(&f->ctx, fiber_entry, 0);
-    run_fiber(l, f);
+    return run_fiber(l, f);
 }
 
-/* epoll_wait's timeout: until the nearest deadline of a parked fiber. */
-static int next_timeout(fiber_loop *l)
+int fiber_run_here(fiber_task *t)
+{
+    fiber_loop *l = current_loop;
+    if (!l || current_fiber) { /* not from a loop's source: misuse, but done */
+        t->fn(t->arg);
+        return 1;
+    }
+    return start_task(l, t);
+}
+
+/* epoll_wait's timeout: until the nearest deadline of a parked fiber, or
+ * the source's own. */
+static int next_timeout(fiber_loop *l, const fiber_source *src)
 {
     int64_t nearest = 0;
+    l->source_due_ms = 0;
+    if (src) {
+        int t = src->timeout_ms(src->ctx);
+        if (t >= 0)
+            nearest = l->source_due_ms = clock_monotonic_ms() + t;
+    }
     pthread_mutex_lock(&l->lock);
     int busy = l->inbox_head || l->ready_head;
     for (size_t i = 0; i < l->active_n && !busy; i++) {
@@ -580,14 +601,22 @@ static void *loop_main(void *arg)
     fiber_loop *l = arg;
     current_loop = l;
     struct epoll_event events[EVENTS_PER_WAIT];
+    pthread_mutex_lock(&l->lock);
+    const fiber_source *src = l->source;
+    pthread_mutex_unlock(&l->lock);
     for (;;) {
-        int n = epoll_wait(l->epfd, events, EVENTS_PER_WAIT, next_timeout(l));
+        int n = epoll_wait(l->epfd, events, EVENTS_PER_WAIT, next_timeout(l, src));
         if (n < 0 && errno != EINTR)
             log_error("fiber: epoll_wait: %s", strerror(errno));
+        int source_ready = 0;
 
         pthread_mutex_lock(&l->lock);
         for (int i = 0; i < n; i++) {
             fiber *f = events[i].data.ptr;
+            if (f == (void *)&l->source) {
+                source_ready = 1;
+                continue;
+            }
             if (!f) {
                 uint64_t count;
                 if (read(l->evfd, &count, sizeof count) < 0 && errno != EAGAIN)
@@ -612,8 +641,13 @@ static void *loop_main(void *arg)
             f->queued = 0;
         }
         int stopping = l->stopping;
+        src = l->source;
         pthread_mutex_unlock(&l->lock);
 
+        /* A fiber that ran may have given its source work (the server's
+         * fibers resume connections), which the source learns of only
+         * when it runs. */
+        int fibers_ran = ready != NULL;
         while (ready) {
             fiber *f = ready;
             ready = f->next_ready;
@@ -624,12 +658,17 @@ static void *loop_main(void *arg)
             inbox = t->next;
             start_task(l, t);
         }
+        if (src && (source_ready || fibers_ran || (l->source_due_ms && now >= l->source_due_ms)))
+            src->run(src->ctx);
         if (stopping && l->active_n == 0) {
             pthread_mutex_lock(&l->lock);
             int idle = !l->inbox_head && !l->ready_head;
             pthread_mutex_unlock(&l->lock);
-            if (idle)
+            if (idle) {
+                if (src)
+                    src->run(src->ctx); /* what the last fibers resumed */
                 break;
+            }
         }
     }
     while (l->kept_n > 0)
@@ -757,6 +796,28 @@ void fiber_pool_submit(fiber_pool *p, fiber_task *t)
     pthread_mutex_unlock(&l->lock);
     if (current_loop != l)
         wake_loop(l);
+}
+
+unsigned fiber_pool_loops(const fiber_pool *p)
+{
+    return p->loop_count;
+}
+
+int fiber_pool_attach(fiber_pool *p, unsigned loop, const fiber_source *src)
+{
+    if (loop >= p->loop_count)
+        return -1;
+    fiber_loop *l = &p->loops[loop];
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = (void *)&l->source};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, src->fd, &ev) < 0) {
+        log_error("fiber: cannot watch an event source: %s", strerror(errno));
+        return -1;
+    }
+    pthread_mutex_lock(&l->lock);
+    l->source = src;
+    pthread_mutex_unlock(&l->lock);
+    wake_loop(l); /* its first timeout was computed without the source */
+    return 0;
 }
 
 size_t fiber_pool_tasks(fiber_pool *p)

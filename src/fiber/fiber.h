@@ -3,8 +3,9 @@
  * memory), not a thread.
  *
  * A fiber_pool runs one event loop per thread (by default one thread per
- * core). Each task submitted to it runs in a fiber of its own on one of the
- * loops. While the task computes it has its thread to itself; when it would
+ * core). Each task runs in a fiber of its own on one of the loops: handed
+ * in from any thread (fiber_pool_submit), or started by the loop's own
+ * event source, the HTTP server, in place (fiber_run_here). While the task computes it has its thread to itself; when it would
  * wait on a VM's socket (fiber_poll), on another task (fiber_mutex) or for
  * time (fiber_sleep_ms), its fiber parks and the loop runs other tasks, and
  * resumes it when the socket is ready or the deadline passes. A VM that
@@ -59,6 +60,26 @@ int fiber_pool_reserve(fiber_pool *p);
 /* Runs t->fn(t->arg) in a fiber of its own on one of the loops. Needs a
  * reservation; never fails. */
 void fiber_pool_submit(fiber_pool *p, fiber_task *t);
+/* An event source a loop serves besides its fibers (the HTTP server's
+ * libmicrohttpd daemon): run() is called on the loop's thread when fd is
+ * readable or timeout_ms() (ms from now, -1: none) has passed. */
+typedef struct fiber_source {
+    int fd;
+    void (*run)(void *ctx);
+    int (*timeout_ms)(void *ctx);
+    void *ctx;
+} fiber_source;
+
+unsigned fiber_pool_loops(const fiber_pool *p);
+/* Gives loop number `loop` its source (one per loop), which must outlive the
+ * pool. 0, or -1 (logged). */
+int fiber_pool_attach(fiber_pool *p, unsigned loop, const fiber_source *src);
+/* From a source's run(), on its loop's thread and with a reservation:
+ * starts t in a fiber at once and runs it until it finishes (1) or first
+ * parks (0; the loop resumes it later). Most requests never wait on a VM,
+ * and are answered this way without leaving their thread. */
+int fiber_run_here(fiber_task *t);
+
 /* Tasks reserved, queued or running now (for tests and statistics). */
 size_t fiber_pool_tasks(fiber_pool *p);
 /* Refuses new reservations, lets every submitted task finish, then stops

@@ -2,8 +2,8 @@
  *
  * The server collects one whole request (method, raw target, headers, body
  * up to a limit) into an http_request, hands it to a single handler that
- * runs in a fiber of its own (fiber/fiber.h), and sends the http_response
- * the handler filled. Nothing above this layer sees
+ * runs in a fiber of its own on the connection's thread (fiber/fiber.h),
+ * and sends the http_response the handler filled. Nothing above this layer sees
  * libmicrohttpd. Limits are detected here and flagged on the request, so that
  * api/ answers them with a body the client can parse. */
 #ifndef ECSHOT_HTTP_HTTP_H
@@ -83,10 +83,9 @@ typedef void (*http_handler_fn)(void *ctx, const http_request *req, http_respons
 
 typedef struct http_server_config {
     const char *listen;        /* "127.0.0.1:8080", "[::1]:8080" or ":8080" */
-    unsigned threads;          /* HTTP thread pool size; 0: number of cores */
-    /* Event-loop threads that run handlers, each request in a fiber; 0:
-     * handle on the HTTP thread. */
-    unsigned workers;
+    /* Event-loop threads, each serving connections and running their
+     * requests as fibers (fiber/fiber.h); 0: one per core. */
+    unsigned threads;
     size_t queue_max;          /* requests in the fiber pool before 503 */
     unsigned blocking_threads; /* for console backends that block; 0: default */
     size_t max_body;           /* bytes; larger bodies get 413 */

@@ -9,14 +9,17 @@
  *    piece, then once more with nothing: the response is queued on that last
  *    call, since queueing earlier makes libmicrohttpd close the connection
  *    (no keep-alive) — except when a limit is passed, where closing is right;
- *  - with a thread pool each connection stays on one thread, and a thread
- *    serves many connections: a handler that waits (on a hung hypervisor,
- *    say) would stall every connection of its thread. So complete requests
- *    are handed, their connection suspended, to a fiber pool (fiber/fiber.h:
- *    one event loop per core, each request a fiber that parks while it
- *    waits on a VM), and resumed with the answer; when the pool holds
- *    queue_max requests the next is answered at once (flagged overloaded)
- *    instead of waiting.
+ *  - a thread serves many connections, so a handler that waited (on a hung
+ *    hypervisor, say) would stall every connection of its thread. Each
+ *    thread is an event loop of the fiber pool (fiber/fiber.h) and runs a
+ *    libmicrohttpd daemon of its own in "external" mode as the loop's
+ *    event source; every complete request starts in a fiber on the spot.
+ *    Most finish without waiting and are answered at once, never leaving
+ *    their thread; one that waits on a VM parks its fiber, its connection
+ *    is suspended, and its fiber resumes the connection when the answer is
+ *    there. When the pool holds queue_max requests the next is answered at
+ *    once (flagged overloaded) instead of waiting. All the daemons accept
+ *    from the one listening socket.
  * libmicrohttpd's connection timeout only counts idle time, so a client
  * trickling its request a byte at a time would hold its connection for
  * ever: each connection also has a deadline for a whole request, enforced
@@ -81,18 +84,20 @@ struct request_state {
     struct MHD_Connection *conn;
     http_server *srv;
     fiber_task task;        /* the handler's run in the fiber pool */
+    int suspended;          /* its fiber parked: the connection waits */
 };
 
 static void free_state(request_state *st);
 
 struct http_server {
-    struct MHD_Daemon *mhd;
+    /* One daemon per event loop, each that loop's fiber_source. */
+    struct MHD_Daemon **mhd;
+    fiber_source *sources;
+    unsigned mhd_count;
     http_server_config cfg;
     unsigned port;
     tls_identity *tls;      /* NULL: plain HTTP */
-    /* Where handlers run; NULL: on the HTTP thread (no workers, or the
-     * server is stopping). Read by the HTTP threads, cleared only once
-     * libmicrohttpd has stopped calling them (see http_server_stop). */
+    /* The event loops, and where handlers run. */
     fiber_pool *pool;
     /* Open connections and the thread that enforces their deadlines. */
     pthread_mutex_t watch_lock;
@@ -490,12 +495,14 @@ static void run_handler(http_server *srv, request_state *st)
     st->answered = 1;
 }
 
-/* A request's fiber: the handler, then the answer back to its connection. */
+/* A request's fiber: the handler; the answer goes back to the connection
+ * at once (dispatch) or, when the fiber parked, by resuming it. */
 static void serve_in_fiber(void *arg)
 {
     request_state *st = arg;
     run_handler(st->srv, st);
-    MHD_resume_connection(st->conn);
+    if (st->suspended)
+        MHD_resume_connection(st->conn);
 }
 
 /* The request is complete (or refused by a limit): gather what the
@@ -517,16 +524,20 @@ static enum MHD_Result dispatch(http_server *srv, request_state *st, struct MHD_
     st->req.body_len = st->body.len;
 
     /* Requests refused by a limit are cheap to answer: no fiber needed.
-     * The place in the pool is taken before the connection is suspended,
-     * and the connection suspended before its fiber may resume it. */
-    if (srv->pool && !refused_early(&st->req)) {
+     * A fiber that parks comes back only from this loop, after the
+     * connection is suspended here. */
+    if (!refused_early(&st->req)) {
         if (fiber_pool_reserve(srv->pool) == 0) {
-            MHD_suspend_connection(conn);
             st->srv = srv;
             st->task.fn = serve_in_fiber;
             st->task.arg = st;
-            fiber_pool_submit(srv->pool, &st->task);
-            return MHD_YES;
+            if (!fiber_run_here(&st->task)) {
+                MHD_suspend_connection(conn);
+                st->suspended = 1;
+                return MHD_YES;
+            }
+            st->dispatched = 2;
+            return queue_answer(st, conn);
         }
         st->req.overloaded = 1;
     }
@@ -643,15 +654,6 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     return 0;
 }
 
-/* Lets every request in the pool finish (each resumes its connection:
- * libmicrohttpd cannot stop while one is still suspended); requests that
- * come after are refused as overloaded. */
-static void stop_workers(http_server *srv)
-{
-    if (srv->pool)
-        fiber_pool_stop(srv->pool);
-}
-
 int http_listen(const char *address)
 {
     struct sockaddr_storage ss;
@@ -735,16 +737,74 @@ static void stop_tls(http_server *srv)
     srv->tls = NULL;
 }
 
-static void server_free(http_server *srv, int fd)
+/* ---- the daemons, one per event loop ---- */
+
+static void daemon_run(void *ctx)
 {
-    stop_workers(srv);
+    MHD_run(ctx);
+}
+
+static int daemon_timeout(void *ctx)
+{
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(ctx, &ms) != MHD_YES)
+        return -1;
+    return ms > 60000 ? 60000 : (int)ms;
+}
+
+/* Loops first: each finishes its requests (resuming their connections)
+ * and stops calling its daemon; then the daemons, which nothing runs any
+ * more, close their connections. */
+static void server_free(http_server *srv)
+{
     fiber_pool_free(srv->pool);
     stop_sweeper(srv);
+    for (unsigned i = 0; i < srv->mhd_count; i++)
+        MHD_stop_daemon(srv->mhd[i]); /* closes its listening socket too */
     stop_tls(srv);
-    if (fd > 0)
-        close(fd);
+    free(srv->mhd);
+    free(srv->sources);
     pthread_mutex_destroy(&srv->watch_lock);
     free(srv);
+}
+
+/* A daemon on listen_fd (its own copy) for loop i, attached to that loop. */
+static int start_daemon(http_server *srv, unsigned i, int listen_fd, unsigned max_connections)
+{
+    const http_server_config *cfg = &srv->cfg;
+    unsigned flags = MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_EPOLL;
+    if (srv->tls)
+        flags |= MHD_USE_TLS;
+    int fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 1);
+    if (fd < 0) {
+        log_error("cannot serve: %s", strerror(errno));
+        return -1;
+    }
+    /* The TLS options come last: for plain HTTP the list ends where they
+     * would begin (libmicrohttpd reads no further than MHD_OPTION_END).
+     * libmicrohttpd owns fd from here, started or not. */
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_headers,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, max_connections,
+        srv->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK2 : MHD_OPTION_END, tls_identity_retrieve,
+        MHD_OPTION_HTTPS_PRIORITIES,
+        cfg->tls_priorities ? cfg->tls_priorities : TLS_DEFAULT_PRIORITIES,
+        MHD_OPTION_END);
+    if (!d)
+        return -1;
+    srv->mhd[srv->mhd_count++] = d;
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!info)
+        return -1;
+    srv->sources[i] = (fiber_source){info->epoll_fd, daemon_run, daemon_timeout, d};
+    return fiber_pool_attach(srv->pool, i, &srv->sources[i]);
 }
 
 http_server *http_server_start(const http_server_config *cfg)
@@ -758,71 +818,32 @@ http_server *http_server_start(const http_server_config *cfg)
         return NULL;
     }
     srv->cfg = *cfg;
-    pthread_mutex_init(&srv->watch_lock, NULL);
-    if (start_tls(srv, cfg) < 0) {
-        server_free(srv, fd);
-        return NULL;
-    }
-    if (cfg->workers > 0) {
-        fiber_pool_config fc = {
-            .threads = cfg->workers,
-            .max_tasks = cfg->queue_max ? cfg->queue_max : 1,
-            .blocking_threads = cfg->blocking_threads,
-        };
-        srv->pool = fiber_pool_start(&fc);
-        if (!srv->pool) {
-            server_free(srv, fd);
-            return NULL;
-        }
-    }
-    if (start_sweeper(srv) < 0) {
-        server_free(srv, fd);
-        return NULL;
-    }
-    unsigned threads = cfg->threads;
-    if (threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (unsigned)n : 2;
-    }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-                     MHD_ALLOW_SUSPEND_RESUME;
-#ifdef MHD_USE_EPOLL
-    flags |= MHD_USE_EPOLL;
-#endif
-    if (srv->tls)
-        flags |= MHD_USE_TLS;
-    /* libmicrohttpd gets a duplicate of the socket and closes it when it
-     * stops (whether it closes it when it fails to start is not said), so
-     * this function closes its own copy either way and none twice. */
     srv->port = bound_port(fd);
-    int mhd_fd = fcntl(fd, F_DUPFD_CLOEXEC, 1);
-    close(fd);
-    if (mhd_fd < 0) {
-        log_error("cannot serve on %s: %s", cfg->listen ? cfg->listen : "the given socket",
-                  strerror(errno));
-        server_free(srv, -1);
+    pthread_mutex_init(&srv->watch_lock, NULL);
+    const char *where = cfg->listen ? cfg->listen : "the given socket";
+    fiber_pool_config fc = {
+        .threads = cfg->threads,
+        .max_tasks = cfg->queue_max ? cfg->queue_max : 1,
+        .blocking_threads = cfg->blocking_threads,
+    };
+    if (start_tls(srv, cfg) < 0 || start_sweeper(srv) < 0 ||
+        !(srv->pool = fiber_pool_start(&fc))) {
+        close(fd);
+        server_free(srv);
         return NULL;
     }
-    /* The TLS options come last: for plain HTTP the list ends where they
-     * would begin (libmicrohttpd reads no further than MHD_OPTION_END). */
-    srv->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-        MHD_OPTION_LISTEN_SOCKET, mhd_fd,
-        MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_headers,
-        MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-        srv->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK2 : MHD_OPTION_END, tls_identity_retrieve,
-        MHD_OPTION_HTTPS_PRIORITIES,
-        cfg->tls_priorities ? cfg->tls_priorities : TLS_DEFAULT_PRIORITIES,
-        MHD_OPTION_END);
-    if (!srv->mhd) {
-        log_error("cannot serve on %s", cfg->listen ? cfg->listen : "the given socket");
-        server_free(srv, -1);
+    unsigned loops = fiber_pool_loops(srv->pool);
+    srv->mhd = calloc(loops, sizeof *srv->mhd);
+    srv->sources = calloc(loops, sizeof *srv->sources);
+    /* Each daemon takes its share of the connection limit. */
+    unsigned share = cfg->max_connections ? (cfg->max_connections + loops - 1) / loops : 0;
+    int ok = srv->mhd && srv->sources;
+    for (unsigned i = 0; ok && i < loops; i++)
+        ok = start_daemon(srv, i, fd, share) == 0;
+    close(fd); /* the daemons have their own copies */
+    if (!ok) {
+        log_error("cannot serve on %s", where);
+        server_free(srv);
         return NULL;
     }
     return srv;
@@ -842,14 +863,6 @@ int http_server_reload_tls(http_server *srv)
 
 void http_server_stop(http_server *srv)
 {
-    if (!srv)
-        return;
-    /* Every request in the pool finishes and resumes its connection:
-     * libmicrohttpd cannot stop while one is still suspended. */
-    stop_workers(srv);
-    /* No socket is shut down from here on; the connections' watches are
-     * freed as libmicrohttpd reports each connection's end. */
-    stop_sweeper(srv);
-    MHD_stop_daemon(srv->mhd); /* closes the listening socket too */
-    server_free(srv, -1);
+    if (srv)
+        server_free(srv);
 }
