@@ -53,18 +53,60 @@ audit_log *audit_open(const char *path)
     return log;
 }
 
-int audit_reopen(audit_log *log)
+static int switch_to(audit_log *log, int fd)
 {
-    if (!log || !log->path)
-        return 0;
-    int fd = open_path(log->path);
-    if (fd < 0)
-        return -1;
     int rc = dup3(fd, log->fd, O_CLOEXEC);
     if (rc < 0)
         log_error("audit: cannot switch to the reopened %s: %s", log->path, strerror(errno));
     close(fd);
     return rc < 0 ? -1 : 0;
+}
+
+/* The directory part of path ("." when it has none), into out. */
+static int directory_of(const char *path, char *out, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 1;
+    if (slash == path)
+        n = 1; /* "/file": the root */
+    if (n >= size)
+        return -1;
+    memcpy(out, slash ? path : ".", n);
+    out[n] = '\0';
+    return 0;
+}
+
+/* A renamed log is replaced by a new file that appears at the path only
+ * once every line goes to it: it is made unnamed (O_TMPFILE), switched to,
+ * and then linked in. Whoever sees the new file (logrotate's postrotate,
+ * a test) can count on the lines that follow being in it. Where O_TMPFILE
+ * is not supported the file is simply created first. */
+int audit_reopen(audit_log *log)
+{
+    if (!log || !log->path)
+        return 0;
+    int fd = open(log->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+    if (fd >= 0)
+        return switch_to(log, fd); /* still there (not rotated): carry on in it */
+    char dir[4096], proc[64];
+    if (errno != ENOENT || directory_of(log->path, dir, sizeof dir) < 0)
+        return (fd = open_path(log->path)) < 0 ? -1 : switch_to(log, fd);
+    fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return (fd = open_path(log->path)) < 0 ? -1 : switch_to(log, fd);
+    if (switch_to(log, fd) < 0)
+        return -1;
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", log->fd);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, log->path, AT_SYMLINK_FOLLOW) == 0)
+        return 0;
+    /* Someone made the file meanwhile, or no /proc: use what is at the path. */
+    int err = errno;
+    fd = open_path(log->path);
+    if (fd < 0 || switch_to(log, fd) < 0) {
+        log_error("audit: cannot link the reopened %s: %s", log->path, strerror(err));
+        return -1;
+    }
+    return 0;
 }
 
 void audit_close(audit_log *log)

@@ -69,7 +69,7 @@ static const char *const allowed[] = {
     "pwritev2", "open", "openat", "close", "close_range", "lseek", "stat", "fstat", "lstat",
     "newfstatat", "statx", "statfs", "fstatfs", "access", "faccessat", "faccessat2", "readlink",
     "readlinkat", "getdents", "getdents64", "fcntl", "flock", "fsync", "fdatasync", "ftruncate",
-    "fallocate", "fadvise64", "unlink", "unlinkat", "fchmod", "fchown", "getcwd", "dup", "dup2",
+    "fallocate", "fadvise64", "unlink", "unlinkat", "linkat" /* audit_reopen */, "fchmod", "fchown", "getcwd", "dup", "dup2",
     "dup3", "pipe", "pipe2", "eventfd2",
     /* sockets (socket itself: see below) */
     "socketpair", "connect", "accept", "accept4", "getsockname", "getpeername", "setsockopt",
