@@ -42,3 +42,8 @@ int limits_claim(limits *l, const char *ns, const char *key, int64_t ttl_ms,
 {
     return l->driver->claim(l, ns, key, ttl_ms, remaining_ms);
 }
+
+int limits_peek(limits *l, const char *ns, const char *key, int64_t *remaining_ms)
+{
+    return l->driver->peek(l, ns, key, remaining_ms);
+}

@@ -13,6 +13,7 @@
 enum limits_result {
     LIMITS_CLAIMED = 0,   /* the key was free and is now held for ttl_ms */
     LIMITS_HELD = 1,      /* someone holds it; *remaining_ms says for how long */
+    LIMITS_FREE = 2,      /* limits_peek: nobody holds it now */
     LIMITS_ERROR = -1     /* the backend failed: callers fail closed */
 };
 
@@ -25,6 +26,9 @@ typedef struct limits_driver {
     /* Claims namespace:key for ttl_ms. remaining_ms may be NULL. */
     int (*claim)(limits *l, const char *ns, const char *key, int64_t ttl_ms,
                  int64_t *remaining_ms);
+    /* Whether namespace:key is held now, without claiming it: LIMITS_HELD
+     * (remaining_ms may be NULL), LIMITS_FREE or LIMITS_ERROR. */
+    int (*peek)(limits *l, const char *ns, const char *key, int64_t *remaining_ms);
 } limits_driver;
 
 struct limits {
@@ -35,5 +39,9 @@ limits *limits_open(const char *url);
 void limits_close(limits *l);
 int limits_claim(limits *l, const char *ns, const char *key, int64_t ttl_ms,
                  int64_t *remaining_ms);
+/* A look that claims nothing: lets a caller refuse a held key before it
+ * does costly work whose only use would be to claim it. A key seen free may
+ * be taken by someone else a moment later: only limits_claim decides. */
+int limits_peek(limits *l, const char *ns, const char *key, int64_t *remaining_ms);
 
 #endif

@@ -84,17 +84,54 @@ static int stripe_rehash(stripe *st, size_t new_cap, int64_t now)
     return 0;
 }
 
+/* "ns:key", the table's key; NULL when memory ran out. */
+static char *full_key(const char *ns, const char *key)
+{
+    size_t nlen = strlen(ns), klen = strlen(key);
+    char *full = malloc(nlen + klen + 2);
+    if (!full)
+        return NULL;
+    memcpy(full, ns, nlen);
+    full[nlen] = ':';
+    memcpy(full + nlen + 1, key, klen + 1);
+    return full;
+}
+
+static int memory_peek(limits *l, const char *ns, const char *key, int64_t *remaining_ms)
+{
+    memory_limits *m = (memory_limits *)l;
+    char *full = full_key(ns, key);
+    if (!full)
+        return LIMITS_ERROR;
+    uint64_t h = hash_key(full);
+    stripe *st = &m->stripes[h % STRIPES];
+    int64_t now = clock_monotonic_ms();
+    int rc = LIMITS_FREE;
+    pthread_mutex_lock(&st->lock);
+    for (size_t i = st->cap ? slot_of(h, st->cap) : 0; st->cap && st->slots[i].key;
+         i = (i + 1) & (st->cap - 1)) {
+        entry *e = &st->slots[i];
+        if (strcmp(e->key, full) == 0) {
+            if (e->expires > now) {
+                if (remaining_ms)
+                    *remaining_ms = e->expires - now;
+                rc = LIMITS_HELD;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    free(full);
+    return rc;
+}
+
 static int memory_claim(limits *l, const char *ns, const char *key, int64_t ttl_ms,
                         int64_t *remaining_ms)
 {
     memory_limits *m = (memory_limits *)l;
-    size_t nlen = strlen(ns), klen = strlen(key);
-    char *full = malloc(nlen + klen + 2);
+    char *full = full_key(ns, key);
     if (!full)
         return LIMITS_ERROR;
-    memcpy(full, ns, nlen);
-    full[nlen] = ':';
-    memcpy(full + nlen + 1, key, klen + 1);
 
     uint64_t h = hash_key(full);
     stripe *st = &m->stripes[h % STRIPES];
@@ -164,6 +201,7 @@ const limits_driver limits_memory_driver = {
     .open = memory_open,
     .close = memory_close,
     .claim = memory_claim,
+    .peek = memory_peek,
 };
 
 static int memory_open(const char *url, limits **out)

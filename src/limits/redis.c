@@ -603,6 +603,66 @@ static char *format_claim(const char *key, size_t klen, int64_t ttl_ms, size_t *
     return both;
 }
 
+/* "prefix" "ns:key", Redis's key; NULL when memory ran out. */
+static char *full_key(const redis_limits *r, const char *ns, const char *key, size_t *len)
+{
+    size_t plen = strlen(r->cfg.prefix), nlen = strlen(ns), klen = strlen(key);
+    *len = plen + nlen + 1 + klen;
+    char *full = malloc(*len);
+    if (!full)
+        return NULL;
+    memcpy(full, r->cfg.prefix, plen);
+    memcpy(full + plen, ns, nlen);
+    full[plen + nlen] = ':';
+    memcpy(full + plen + nlen + 1, key, klen);
+    return full;
+}
+
+/* "PTTL key" on a ready connection: -2 (no key) is free. */
+static int peek_on(redis_limits *r, conn_slot *s, const char *key, size_t klen,
+                   int64_t *remaining_ms)
+{
+    redisReply *pttl = redisCommand(s->c, "PTTL %b", key, klen);
+    if (!pttl) {
+        int timed_out = s->c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+        report_failure(r, "PTTL", timed_out ? "no answer within timeout_ms"
+                                  : s->c->errstr[0] ? s->c->errstr : "connection lost");
+        slot_failed(s);
+        return LIMITS_ERROR;
+    }
+    int rc = LIMITS_ERROR;
+    if (pttl->type == REDIS_REPLY_INTEGER) {
+        rc = pttl->integer > 0 ? LIMITS_HELD : LIMITS_FREE;
+        if (rc == LIMITS_HELD && remaining_ms)
+            *remaining_ms = pttl->integer;
+        report_success(r);
+    } else {
+        report_failure(r, "PTTL", pttl->type == REDIS_REPLY_ERROR ? pttl->str : "unexpected reply");
+    }
+    freeReplyObject(pttl);
+    return rc;
+}
+
+static int redis_peek(limits *l, const char *ns, const char *key, int64_t *remaining_ms)
+{
+    redis_limits *r = (redis_limits *)l;
+    size_t fulllen;
+    char *full = full_key(r, ns, key, &fulllen);
+    if (!full)
+        return LIMITS_ERROR;
+    int rc = LIMITS_ERROR;
+    conn_slot *s = pool_take(r);
+    if (!s) {
+        report_failure(r, "pool", "every connection busy for timeout_ms");
+    } else {
+        if (slot_ready(r, s) == 0)
+            rc = peek_on(r, s, full, fulllen, remaining_ms);
+        pool_give(r, s);
+    }
+    free(full);
+    return rc;
+}
+
 static int redis_claim(limits *l, const char *ns, const char *key, int64_t ttl_ms,
                        int64_t *remaining_ms)
 {
@@ -610,15 +670,10 @@ static int redis_claim(limits *l, const char *ns, const char *key, int64_t ttl_m
     /* PX takes a positive count; 1 ms is Redis's "expires at once". */
     if (ttl_ms < 1)
         ttl_ms = 1;
-    size_t plen = strlen(r->cfg.prefix), nlen = strlen(ns), klen = strlen(key);
-    size_t fulllen = plen + nlen + 1 + klen;
-    char *full = malloc(fulllen);
+    size_t fulllen;
+    char *full = full_key(r, ns, key, &fulllen);
     if (!full)
         return LIMITS_ERROR;
-    memcpy(full, r->cfg.prefix, plen);
-    memcpy(full + plen, ns, nlen);
-    full[plen + nlen] = ':';
-    memcpy(full + plen + nlen + 1, key, klen);
     size_t cmdlen = 0;
     char *cmd = format_claim(full, fulllen, ttl_ms, &cmdlen);
     free(full);
@@ -658,6 +713,7 @@ const limits_driver limits_redis_driver = {
     .open = redis_open,
     .close = redis_close,
     .claim = redis_claim,
+    .peek = redis_peek,
 };
 
 const limits_driver limits_redis_unix_driver = {
@@ -665,6 +721,7 @@ const limits_driver limits_redis_unix_driver = {
     .open = redis_open,
     .close = redis_close,
     .claim = redis_claim,
+    .peek = redis_peek,
 };
 
 static int redis_open(const char *url, limits **out)

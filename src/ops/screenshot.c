@@ -10,7 +10,11 @@
  *                about which instances exist beyond what its policy grants
  *   visibility   an instance of another account or region is "not found",
  *                the same answer as one that does not exist
- *   check        retired type; status in the inventory; live hypervisor state
+ *   check        retired type; status in the inventory
+ *   throttled?   a look at the throttle, claiming nothing: an instance shot
+ *                within the window is refused before its VM is asked
+ *                anything, so a flood of calls costs the hypervisor nothing
+ *   check        live hypervisor state
  *   throttle     claimed only by a call that passed every check
  *   wake         WakeUp=true: resume an S3 guest, an input event for the screen
  *   capture      framebuffer from the console backend
@@ -205,13 +209,35 @@ static int console_failure(int rc, const instance *inst, const char *what, api_e
     }
 }
 
-static int stage_check_state(const ops_context *ctx, const instance *inst, api_error *err)
+static int stage_check_inventory(const ops_context *ctx, const instance *inst, api_error *err)
 {
     if (retired_types_contains(ctx->retired, inst->type))
         return api_error_set(err, API_ERR_NOT_SUPPORTED, inst->id);
     if (strcmp(inst->status, "Running") != 0)
         return api_error_set(err, API_ERR_INCORRECT_INSTANCE_STATUS, inst->status);
+    return 0;
+}
 
+static int throttling(api_error *err, int64_t remaining_ms)
+{
+    api_error_set(err, API_ERR_THROTTLING, NULL);
+    err->retry_after_ms = (long)remaining_ms;
+    return -1;
+}
+
+static int stage_throttled(const ops_context *ctx, const instance *inst, api_error *err)
+{
+    int64_t remaining = 0;
+    int rc = limits_peek(ctx->limits, "throttle", inst->id, &remaining);
+    if (rc == LIMITS_HELD)
+        return throttling(err, remaining);
+    if (rc == LIMITS_ERROR)
+        return api_error_set(err, API_ERR_SERVICE_UNAVAILABLE, NULL);
+    return 0;
+}
+
+static int stage_check_state(const ops_context *ctx, const instance *inst, api_error *err)
+{
     vm_state state;
     int rc = console_query_state(ctx->consoles, inst->console_url, &state);
     if (rc != CONSOLE_OK)
@@ -228,11 +254,8 @@ static int stage_throttle(const ops_context *ctx, const instance *inst, api_erro
     int rc = limits_claim(ctx->limits, "throttle", inst->id, ctx->throttle_ms, &remaining);
     if (rc == LIMITS_CLAIMED)
         return 0;
-    if (rc == LIMITS_HELD) {
-        api_error_set(err, API_ERR_THROTTLING, NULL);
-        err->retry_after_ms = (long)remaining;
-        return -1;
-    }
+    if (rc == LIMITS_HELD)
+        return throttling(err, remaining);
     return api_error_set(err, API_ERR_SERVICE_UNAVAILABLE, NULL);
 }
 
@@ -284,7 +307,8 @@ int ops_get_instance_screenshot(const ops_context *ctx, const ops_caller *caller
         return -1;
     if (!visible)
         return api_error_set(err, API_ERR_INVALID_PARAMETER, "InstanceId");
-    if (stage_check_state(ctx, &inst, err) < 0 || stage_throttle(ctx, &inst, err) < 0)
+    if (stage_check_inventory(ctx, &inst, err) < 0 || stage_throttled(ctx, &inst, err) < 0 ||
+        stage_check_state(ctx, &inst, err) < 0 || stage_throttle(ctx, &inst, err) < 0)
         return -1;
     if (args.wakeup && stage_wake(ctx, &inst, err) < 0)
         return -1;

@@ -16,9 +16,17 @@ static void claim_then_held_with_remaining_time(void **state)
     limits *l = limits_open("memory:");
     assert_non_null(l);
     int64_t remaining = -1;
+    assert_int_equal(limits_peek(l, "throttle", "i-a", &remaining), LIMITS_FREE);
+    assert_int_equal(remaining, -1);
     assert_int_equal(limits_claim(l, "throttle", "i-a", 10000, &remaining), LIMITS_CLAIMED);
     assert_int_equal(limits_claim(l, "throttle", "i-a", 10000, &remaining), LIMITS_HELD);
     assert_true(remaining > 0 && remaining <= 10000);
+    /* A peek sees the claim and takes nothing. */
+    int64_t peeked = -1;
+    assert_int_equal(limits_peek(l, "throttle", "i-a", &peeked), LIMITS_HELD);
+    assert_true(peeked > 0 && peeked <= remaining);
+    assert_int_equal(limits_peek(l, "throttle", "i-z", NULL), LIMITS_FREE);
+    assert_int_equal(limits_claim(l, "throttle", "i-z", 10000, NULL), LIMITS_CLAIMED);
     /* Namespaces and keys are separate. */
     assert_int_equal(limits_claim(l, "nonce", "i-a", 10000, NULL), LIMITS_CLAIMED);
     assert_int_equal(limits_claim(l, "throttle", "i-b", 10000, NULL), LIMITS_CLAIMED);
@@ -31,6 +39,7 @@ static void expired_claims_are_free_again(void **state)
     limits *l = limits_open("memory:");
     /* A zero TTL expires at once: the next claim succeeds. */
     assert_int_equal(limits_claim(l, "throttle", "i-a", 0, NULL), LIMITS_CLAIMED);
+    assert_int_equal(limits_peek(l, "throttle", "i-a", NULL), LIMITS_FREE);
     assert_int_equal(limits_claim(l, "throttle", "i-a", 0, NULL), LIMITS_CLAIMED);
     limits_close(l);
 }

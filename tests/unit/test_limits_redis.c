@@ -267,8 +267,15 @@ static void claim_then_held_with_remaining_time(void **state)
     limits *l = open_shared_fresh(NULL);
     assert_non_null(l);
     int64_t remaining = -1;
+    assert_int_equal(limits_peek(l, "throttle", "i-a", &remaining), LIMITS_FREE);
     assert_int_equal(limits_claim(l, "throttle", "i-a", 10000, &remaining), LIMITS_CLAIMED);
     assert_int_equal(remaining, -1); /* untouched when claimed */
+    /* A peek sees the claim and takes nothing. */
+    int64_t peeked = -1;
+    assert_int_equal(limits_peek(l, "throttle", "i-a", &peeked), LIMITS_HELD);
+    assert_true(peeked > 0 && peeked <= 10000);
+    assert_int_equal(limits_peek(l, "throttle", "i-z", NULL), LIMITS_FREE);
+    assert_int_equal(limits_claim(l, "throttle", "i-z", 10000, NULL), LIMITS_CLAIMED);
     assert_int_equal(limits_claim(l, "throttle", "i-a", 10000, &remaining), LIMITS_HELD);
     assert_true(remaining > 0 && remaining <= 10000);
     int64_t later = -1;

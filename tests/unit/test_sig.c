@@ -560,7 +560,8 @@ static int recording_claim(limits *l, const char *ns, const char *key, int64_t t
     return r->answer;
 }
 
-static const limits_driver recording_limits_driver = {"recording:", NULL, NULL, recording_claim};
+static const limits_driver recording_limits_driver = {"recording:", NULL, NULL, recording_claim,
+                                                      NULL};
 
 /* A store backend whose every lookup fails. */
 static int failing_key_get(store *s, const char *id, access_key *out,
