@@ -4,7 +4,8 @@
  * task that blocked the thread instead of parking would stall the others
  * and the case would fail (on a bounded wait, never a hang): waits on a
  * descriptor, waits for a lock and work handed to the blocking pool all
- * leave the thread to the other fibers. Tasks record what they saw; the
+ * leave the thread to the other fibers, and an event source starts fibers
+ * in place (the HTTP server's way). Tasks record what they saw; the
  * test thread asserts (cmocka's assertions belong to its thread). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -298,6 +300,87 @@ static void test_reserve_bound(void **state)
     fiber_pool_free(p);
 }
 
+/* ---- an event source starting fibers in place ---- */
+
+typedef struct source_state {
+    fiber_pool *pool;
+    int trigger[2];   /* a byte here: run() starts the next task */
+    int later[2];     /* what the parking task waits for */
+    fiber_task tasks[2];
+    int started;
+    int here[2];      /* what fiber_run_here returned for each */
+    int timeouts;     /* calls of timeout_ms */
+} source_state;
+
+static void finishes_at_once(void *arg)
+{
+    (void)arg;
+    bump(&quick_done);
+}
+
+static void parks_first(void *arg)
+{
+    source_state *s = arg;
+    struct pollfd pfd = {s->later[0], POLLIN, 0};
+    fiber_poll(&pfd, BOUND_MS);
+    bump(&finished);
+}
+
+static void source_run(void *ctx)
+{
+    source_state *s = ctx;
+    char c;
+    while (read(s->trigger[0], &c, 1) == 1 && s->started < 2) {
+        int i = s->started++;
+        if (fiber_pool_reserve(s->pool) != 0) {
+            s->here[i] = -1;
+            continue;
+        }
+        s->tasks[i].fn = i == 0 ? parks_first : finishes_at_once;
+        s->tasks[i].arg = s;
+        s->here[i] = fiber_run_here(&s->tasks[i]);
+        bump(&started);
+    }
+}
+
+static int source_timeout(void *ctx)
+{
+    source_state *s = ctx;
+    s->timeouts++;
+    return -1;
+}
+
+static void test_source_runs_fibers_in_place(void **state)
+{
+    (void)state;
+    started = finished = quick_done = 0;
+    static source_state s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(pipe2(s.trigger, O_NONBLOCK), 0);
+    assert_int_equal(pipe(s.later), 0);
+    s.pool = one_loop(4);
+    fiber_source src = {s.trigger[0], source_run, source_timeout, &s};
+    assert_int_equal(fiber_pool_attach(s.pool, 0, &src), 0);
+    assert_int_equal(fiber_pool_attach(s.pool, 1, &src), -1); /* one loop only */
+
+    assert_int_equal(write(s.trigger[1], "a", 1), 1);
+    assert_int_equal(wait_for(&started, 1), 0);
+    assert_int_equal(s.here[0], 0); /* parked: the loop goes on */
+    assert_int_equal(write(s.trigger[1], "b", 1), 1);
+    assert_int_equal(wait_for(&started, 2), 0);
+    assert_int_equal(s.here[1], 1); /* finished in place */
+    assert_int_equal(quick_done, 1);
+    assert_int_equal(finished, 0);
+    assert_int_equal(write(s.later[1], "c", 1), 1);
+    assert_int_equal(wait_for(&finished, 1), 0);
+    fiber_pool_free(s.pool);
+    assert_true(s.timeouts > 0);
+    for (int i = 0; i < 2; i++) {
+        close(s.trigger[i]);
+        close(s.later[i]);
+    }
+}
+
 /* ---- outside a fiber: the plain calls ---- */
 
 static void test_outside_fiber(void **state)
@@ -328,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_mutex),
         cmocka_unit_test(test_run_blocking),
         cmocka_unit_test(test_reserve_bound),
+        cmocka_unit_test(test_source_runs_fibers_in_place),
         cmocka_unit_test(test_outside_fiber),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
