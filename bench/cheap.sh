@@ -7,7 +7,7 @@
 # IncorrectInstanceStatus (a Stopped instance). For each, in the same run:
 #   nginx   started here on loopback with a config of its own (a temp dir,
 #           never the system's), as many worker processes as ecshotd has
-#           HTTP threads, answering every request with ecshot's own answer
+#           event loops, answering every request with ecshot's own answer
 #           for that code, byte for byte: same status, same content type,
 #           same body (taken from one probe call to ecshotd);
 #   ecshot  a fresh ecshotd with its defaults (throttle window set to an
