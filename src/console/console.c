@@ -68,21 +68,31 @@ const char *vm_state_ecs_status(vm_state s)
 /* ---- backends ------------------------------------------------------------ */
 
 typedef struct backend {
-    const console_driver *driver;
+    const char *scheme;
+    const console_driver *driver; /* linked in; NULL: in module */
+    const char *module;
+    const char *symbol;
     int (*target_valid)(const char *target);
 } backend;
 
 /* One line per backend. */
 static const backend backends[] = {
-    {&qmp_driver, qmp_target_valid},
-    {&libvirt_driver, libvirt_target_valid},
+    {"qmp:", &qmp_driver, NULL, NULL, qmp_target_valid},
+    {"libvirt:", NULL, LIBVIRT_MODULE, LIBVIRT_DRIVER_SYMBOL, libvirt_target_valid},
 };
+
+/* The backend's driver, from its module the first time; NULL when the
+ * module cannot be loaded (logged). */
+static const console_driver *backend_driver(const backend *b)
+{
+    return b->driver ? b->driver : console_module_symbol(b->module, b->symbol);
+}
 
 /* The backend for url and, through *target, the part after its scheme. */
 static const backend *backend_for(const char *url, const char **target)
 {
     for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
-        const char *scheme = backends[i].driver->scheme;
+        const char *scheme = backends[i].scheme;
         size_t n = strlen(scheme);
         if (strncmp(url, scheme, n) == 0 && backends[i].target_valid(url + n)) {
             *target = url + n;
@@ -177,6 +187,9 @@ static pool_entry *entry_new(const char *url)
         log_error("console: no backend accepts %s", url);
         return NULL;
     }
+    const console_driver *driver = backend_driver(b);
+    if (!driver)
+        return NULL;
     pool_entry *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
@@ -186,7 +199,7 @@ static pool_entry *entry_new(const char *url)
         free(e);
         return NULL;
     }
-    e->driver = b->driver;
+    e->driver = driver;
     e->target = e->url + (target - url);
     return e;
 }

@@ -64,7 +64,6 @@
 /* Linux input keycode of the left Shift key (linux/input-event-codes.h). */
 #define LV_KEY_LEFTSHIFT 42
 /* The longest domain name accepted in a console URL. */
-#define LV_NAME_MAX 1024
 
 /* ---- the library and its event loop ---------------------------------------- */
 
@@ -133,30 +132,6 @@ static virConnectAuth lv_auth = {
     lv_no_prompt, NULL,
 };
 
-/* ---- console URLs ------------------------------------------------------------ */
-
-/* "URI#NAME": a URI that starts with a scheme, a '#', a name without
- * control characters. */
-int libvirt_target_valid(const char *target)
-{
-    const char *hash = strchr(target, '#');
-    if (!hash || hash == target)
-        return 0;
-    size_t scheme = 0;
-    while (target + scheme < hash &&
-           ((target[scheme] >= 'a' && target[scheme] <= 'z') ||
-            (scheme > 0 && ((target[scheme] >= '0' && target[scheme] <= '9') ||
-                            target[scheme] == '+' || target[scheme] == '-' ||
-                            target[scheme] == '.'))))
-        scheme++;
-    if (scheme == 0 || target[scheme] != ':')
-        return 0;
-    for (const char *p = target; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            return 0;
-    size_t name_len = strlen(hash + 1);
-    return name_len > 0 && name_len <= LV_NAME_MAX;
-}
 
 /* ---- hosts ------------------------------------------------------------------- */
 

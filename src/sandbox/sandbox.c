@@ -90,6 +90,9 @@ static const char *const allowed[] = {
     /* who and where am I */
     "getrandom", "uname", "getuid", "geteuid", "getgid", "getegid", "getgroups", "getresuid",
     "getresgid", "getrlimit", "getrusage", "sysinfo", "times",
+    /* The constructors of libnuma and libcap-ng, which run when the libvirt
+     * module loads (after the filter is on: src/console/module.c). */
+    "get_mempolicy", "set_mempolicy", "capget",
 };
 
 /* The sanitizer runtime: LeakSanitizer stops the world at exit with a
@@ -197,15 +200,22 @@ static int allow_ioctls(scmp_filter_ctx ctx)
     return rc;
 }
 
-/* prctl: thread names (libraries name their threads), dumpability. */
+/* prctl: thread names (libraries name their threads), dumpability, and
+' * reading the capability sets and secure bits (libcap-ng's constructor, when the
+ * libvirt module loads). */
 static int allow_prctls(scmp_filter_ctx ctx)
 {
-    static const int options[] = {PR_SET_NAME, PR_GET_NAME, PR_GET_DUMPABLE};
+    static const int options[] = {PR_SET_NAME, PR_GET_NAME, PR_GET_DUMPABLE, PR_CAPBSET_READ,
+                                  PR_GET_SECUREBITS, PR_GET_NO_NEW_PRIVS};
     int rc = 0;
     for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
         struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)options[i], 0);
         rc |= rule(ctx, SCMP_ACT_ALLOW, "prctl", 1, &c);
     }
+    /* Ambient capabilities: asking only, never raising or clearing. */
+    struct scmp_arg_cmp ambient[2] = {SCMP_A0(SCMP_CMP_EQ, PR_CAP_AMBIENT, 0),
+                                      SCMP_A1(SCMP_CMP_EQ, PR_CAP_AMBIENT_IS_SET, 0)};
+    rc |= rule(ctx, SCMP_ACT_ALLOW, "prctl", 2, ambient);
     return rc;
 }
 
