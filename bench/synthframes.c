@@ -131,8 +131,9 @@ int synth_console(uint8_t *img, int w, int h, const vga_font *font)
         return -1;
     static const char *devices[] = {"usb 1-1", "ata1.00", "e1000 0000:00:03.0 eth0",
                                     "EXT4-fs (vda1)", "virtio_blk virtio1", "systemd[1]",
-                                    "audit", "input: AT Translated Set 2 keyboard as "
-                                             "/devices/platform/i8042/serio0/input/input1"};
+                                    "audit",
+                                    ("input: AT Translated Set 2 keyboard as "
+                                     "/devices/platform/i8042/serio0/input/input1")};
     static const char *events[] = {"new high-speed USB device number 2 using xhci_hcd",
                                    "ATA-8: QEMU HARDDISK, 2.5+, max UDMA/100",
                                    "link is up 1000 Mbps full duplex, flow control RX/TX",
