@@ -5,6 +5,15 @@
  * unparked. A fiber is a ucontext on an mmap'd stack with a guard page
  * below it (an overflow faults instead of writing over a neighbour);
  * finished fibers' stacks are kept for the next task, up to a few per loop.
+ * A loop may also serve one event source (the HTTP server's daemon) on the
+ * same epoll: it runs when its descriptor is ready, when its own timeout
+ * passes, and after fibers ran, since they may have given it work (a
+ * resumed connection) without making its descriptor ready. What it starts
+ * with fiber_run_here runs at once, inside its run().
+ *
+ * The price of a switch: glibc's swapcontext also saves and restores the
+ * signal mask, a system call each way; a request that never parks pays
+ * for two switches (in and out), which the profiles show as about 1 %.
  *
  * Parking, in one place (park/unpark) for every kind of wait:
  *  - a fiber parks with an optional deadline and swaps to its loop;
