@@ -151,27 +151,6 @@ typedef struct lv_host {
 static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
 static lv_host *hosts;
 
-/* A condition variable that waits on the monotonic clock. */
-static int cond_init_monotonic(pthread_cond_t *cv)
-{
-    pthread_condattr_t attr;
-    if (pthread_condattr_init(&attr) != 0)
-        return -1;
-    int rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    if (rc == 0)
-        rc = pthread_cond_init(cv, &attr);
-    pthread_condattr_destroy(&attr);
-    return rc == 0 ? 0 : -1;
-}
-
-/* Waits on cv until signalled or the monotonic deadline (ms) passes;
- * returns ETIMEDOUT once it has. */
-static int cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *m, int64_t deadline)
-{
-    struct timespec until = {(time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000L};
-    return pthread_cond_timedwait(cv, m, &until);
-}
-
 static lv_host *host_new(const char *uri)
 {
     lv_host *h = calloc(1, sizeof *h);

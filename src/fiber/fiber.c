@@ -333,13 +333,7 @@ struct fiber_waiter {
 int fiber_mutex_init(fiber_mutex *m)
 {
     memset(m, 0, sizeof *m);
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
-        return -1;
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&m->handed, &ca);
-    pthread_condattr_destroy(&ca);
-    if (rc != 0)
+    if (cond_init_monotonic(&m->handed) != 0)
         return -1;
     if (pthread_mutex_init(&m->guard, NULL) != 0) {
         pthread_cond_destroy(&m->handed);
@@ -379,10 +373,7 @@ static void wait_for_grant(fiber_mutex *m, fiber_waiter *w, int64_t deadline_ms)
         consume_wake(w->f);
         return;
     }
-    struct timespec until;
-    until.tv_sec = (time_t)(deadline_ms / 1000);
-    until.tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
-    while (!w->granted && pthread_cond_timedwait(&m->handed, &m->guard, &until) != ETIMEDOUT)
+    while (!w->granted && cond_wait_until(&m->handed, &m->guard, deadline_ms) != ETIMEDOUT)
         ;
 }
 

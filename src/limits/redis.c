@@ -463,16 +463,9 @@ static conn_slot *pool_take(redis_limits *r)
 {
     pthread_mutex_lock(&r->lock);
     if (r->nfree == 0) {
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += r->cfg.timeout_ms / 1000;
-        deadline.tv_nsec += (long)(r->cfg.timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
+        int64_t deadline = clock_monotonic_ms() + r->cfg.timeout_ms;
         while (r->nfree == 0)
-            if (pthread_cond_timedwait(&r->freed, &r->lock, &deadline) != 0)
+            if (cond_wait_until(&r->freed, &r->lock, deadline) != 0)
                 break; /* ETIMEDOUT */
     }
     conn_slot *s = r->nfree ? r->free_list[--r->nfree] : NULL;
@@ -741,11 +734,7 @@ static int redis_open(const char *url, limits **out)
                                                             : &limits_redis_driver;
     r->slots = calloc((size_t)r->cfg.pool_size, sizeof *r->slots);
     r->free_list = calloc((size_t)r->cfg.pool_size, sizeof *r->free_list);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->freed, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_monotonic(&r->freed);
     pthread_mutex_init(&r->lock, NULL);
     if (!r->slots || !r->free_list) {
         redis_close(&r->base);

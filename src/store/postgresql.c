@@ -683,22 +683,13 @@ static conn *checkout(pg_store *ps, int64_t deadline)
         }
         if (ps->opened < ps->pool_size)
             break;
-        struct timespec ts;
-        int64_t left = deadline - clock_monotonic_ms();
-        if (left <= 0) {
+        if (deadline - clock_monotonic_ms() <= 0) {
             pthread_mutex_unlock(&ps->lock);
             log_error("postgresql: no connection free within %d ms (pool_size=%d)",
                       ps->timeout_ms, ps->pool_size);
             return NULL;
         }
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&ps->returned, &ps->lock, &ts);
+        cond_wait_until(&ps->returned, &ps->lock, deadline);
     }
     ps->opened++; /* reserve the slot; connect outside the lock */
     pthread_mutex_unlock(&ps->lock);
@@ -971,11 +962,7 @@ static int pg_open(const char *url, store **out)
     ps->pool_size = DEFAULT_POOL_SIZE;
     ps->timeout_ms = DEFAULT_TIMEOUT_MS;
     pthread_mutex_init(&ps->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&ps->returned, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_monotonic(&ps->returned);
     if (build_params(ps, url) != 0) {
         pg_close(&ps->base);
         return STORE_INVALID;

@@ -6,6 +6,7 @@
 #ifndef ECSHOT_UTIL_TIMEUTIL_H
 #define ECSHOT_UTIL_TIMEUTIL_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -20,5 +21,12 @@ void iso8601_format(time_t t, char out[ISO8601_LEN + 1]);
 int64_t clock_monotonic_ms(void);
 int64_t clock_monotonic_us(void);
 int64_t clock_wall_ms(void);
+
+/* A condition variable whose timed waits run on the monotonic clock;
+ * 0 or -1. */
+int cond_init_monotonic(pthread_cond_t *cv);
+/* Waits on cv (m held) until signalled or the monotonic deadline (ms)
+ * passes: pthread_cond_timedwait's result, ETIMEDOUT once it has. */
+int cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *m, int64_t deadline_ms);
 
 #endif
