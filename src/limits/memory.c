@@ -97,6 +97,17 @@ static char *full_key(const char *ns, const char *key)
     return full;
 }
 
+/* Where full's probe ends in a stripe with slots: its entry, or the empty
+ * slot after the chain it would sit in. */
+static size_t stripe_probe(const stripe *st, uint64_t h, const char *full)
+{
+    size_t mask = st->cap - 1;
+    size_t i = slot_of(h, st->cap);
+    while (st->slots[i].key && strcmp(st->slots[i].key, full) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
 static int memory_peek(limits *l, const char *ns, const char *key, int64_t *remaining_ms)
 {
     memory_limits *m = (memory_limits *)l;
@@ -108,17 +119,11 @@ static int memory_peek(limits *l, const char *ns, const char *key, int64_t *rema
     int64_t now = clock_monotonic_ms();
     int rc = LIMITS_FREE;
     pthread_mutex_lock(&st->lock);
-    for (size_t i = st->cap ? slot_of(h, st->cap) : 0; st->cap && st->slots[i].key;
-         i = (i + 1) & (st->cap - 1)) {
-        entry *e = &st->slots[i];
-        if (strcmp(e->key, full) == 0) {
-            if (e->expires > now) {
-                if (remaining_ms)
-                    *remaining_ms = e->expires - now;
-                rc = LIMITS_HELD;
-            }
-            break;
-        }
+    const entry *e = st->cap ? &st->slots[stripe_probe(st, h, full)] : NULL;
+    if (e && e->key && e->expires > now) {
+        if (remaining_ms)
+            *remaining_ms = e->expires - now;
+        rc = LIMITS_HELD;
     }
     pthread_mutex_unlock(&st->lock);
     free(full);
@@ -151,30 +156,22 @@ static int memory_claim(limits *l, const char *ns, const char *key, int64_t ttl_
         if ((st->used + 1) * 2 > st->cap && stripe_rehash(st, st->cap ? st->cap * 2 : 64, now) < 0)
             goto out;
     }
-    size_t mask = st->cap - 1;
-    size_t i = slot_of(h, st->cap);
-    for (;; i = (i + 1) & mask) {
-        entry *e = &st->slots[i];
-        if (!e->key)
-            break;
-        if (strcmp(e->key, full) == 0) {
-            if (e->expires > now) {
-                if (remaining_ms)
-                    *remaining_ms = e->expires - now;
-                rc = LIMITS_HELD;
-                goto out;
-            }
-            e->expires = now + ttl_ms;
-            rc = LIMITS_CLAIMED;
-            goto out;
-        }
+    entry *e = &st->slots[stripe_probe(st, h, full)];
+    if (e->key && e->expires > now) {
+        if (remaining_ms)
+            *remaining_ms = e->expires - now;
+        rc = LIMITS_HELD;
+        goto out;
     }
-    /* Absent: take the empty slot that ended the probe. Expired entries on
-     * the way stay until the next sweep, so probe chains are never broken. */
-    st->slots[i].key = full;
-    st->slots[i].expires = now + ttl_ms;
-    st->used++;
-    full = NULL;
+    if (!e->key) {
+        /* Absent: take the empty slot that ended the probe. Expired entries
+         * on the way stay until the next sweep, so probe chains are never
+         * broken. */
+        e->key = full;
+        st->used++;
+        full = NULL;
+    }
+    e->expires = now + ttl_ms;
     rc = LIMITS_CLAIMED;
 out:
     pthread_mutex_unlock(&st->lock);

@@ -636,6 +636,22 @@ static int peek_on(redis_limits *r, conn_slot *s, const char *key, size_t klen,
     return rc;
 }
 
+/* A pooled connection ready for a command; NULL (failure reported, slot
+ * given back) when none is free within timeout_ms or it cannot connect. */
+static conn_slot *slot_acquire(redis_limits *r)
+{
+    conn_slot *s = pool_take(r);
+    if (!s) {
+        report_failure(r, "pool", "every connection busy for timeout_ms");
+        return NULL;
+    }
+    if (slot_ready(r, s) != 0) {
+        pool_give(r, s);
+        return NULL;
+    }
+    return s;
+}
+
 static int redis_peek(limits *l, const char *ns, const char *key, int64_t *remaining_ms)
 {
     redis_limits *r = (redis_limits *)l;
@@ -644,12 +660,9 @@ static int redis_peek(limits *l, const char *ns, const char *key, int64_t *remai
     if (!full)
         return LIMITS_ERROR;
     int rc = LIMITS_ERROR;
-    conn_slot *s = pool_take(r);
-    if (!s) {
-        report_failure(r, "pool", "every connection busy for timeout_ms");
-    } else {
-        if (slot_ready(r, s) == 0)
-            rc = peek_on(r, s, full, fulllen, remaining_ms);
+    conn_slot *s = slot_acquire(r);
+    if (s) {
+        rc = peek_on(r, s, full, fulllen, remaining_ms);
         pool_give(r, s);
     }
     free(full);
@@ -674,12 +687,9 @@ static int redis_claim(limits *l, const char *ns, const char *key, int64_t ttl_m
         return LIMITS_ERROR;
 
     int rc = LIMITS_ERROR;
-    conn_slot *s = pool_take(r);
-    if (!s) {
-        report_failure(r, "pool", "every connection busy for timeout_ms");
-    } else {
-        if (slot_ready(r, s) == 0)
-            rc = claim_on(r, s, cmd, cmdlen, ttl_ms, remaining_ms);
+    conn_slot *s = slot_acquire(r);
+    if (s) {
+        rc = claim_on(r, s, cmd, cmdlen, ttl_ms, remaining_ms);
         pool_give(r, s);
     }
     free(cmd);
