@@ -57,7 +57,6 @@
 
 /* Per-request state, from the URI callback to the completion callback. */
 typedef struct request_state request_state;
-typedef struct http_server http_server;
 
 /* A connection: its deadline for a whole request (see "request
  * deadlines"), and its request's state until the completion callback. */
