@@ -20,6 +20,8 @@ packages=(
   # tests (systemd for systemd-analyze verify of the shipped unit, sqlite3 to
   # look into a store as someone with only the file would)
   libcmocka-dev systemd sqlite3
+  # ASan builds of ecshotd link libtirpc at start (src/daemon/meson.build)
+  libtirpc-dev
   # fuzzing (tests/fuzz): clang, and libFuzzer from its runtime library
   clang libclang-rt-14-dev
   # bench/cheap.sh: wrk loads ecshotd and an nginx answering the same bytes
