@@ -151,6 +151,7 @@ enum stmt_id {
     STMT_COMMIT,
     STMT_ROLLBACK,
     STMT_KEY_GET,
+    STMT_DATA_VERSION,
     STMT_PRINCIPAL_POLICIES,
     STMT_ROLE_GET,
     STMT_INSTANCE_GET,
@@ -192,6 +193,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_DATA_VERSION] = "PRAGMA data_version",
     [STMT_KEY_GET] = "SELECT id, secret, account_id, user_name, active FROM access_keys"
                      " WHERE id = ?1",
     [STMT_PRINCIPAL_POLICIES] = "SELECT p.name, p.document FROM policy_attachments a"
@@ -266,6 +268,8 @@ typedef struct conn {
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT_COUNT];
     struct conn *next;          /* in the idle list */
+    int version_seen;           /* data_version holds what sqlite_sync_cache last read */
+    long long data_version;
 } conn;
 
 typedef struct sqlite_store {
@@ -917,6 +921,39 @@ static int sqlite_role_get(store *s, const char *account_id, const char *name, r
     return result == STORE_OK && rows == 0 ? STORE_NOT_FOUND : result;
 }
 
+/* PRAGMA data_version moves when another connection, of this process or
+ * another, commits: one read of a page the WAL index already has, where a
+ * lookup would be a query. A connection's own commits do not move it, but
+ * store.c drops the cache on every write made through the store. Each
+ * connection counts for itself, so each remembers what it read last; the
+ * first check on any connection after a commit drops the cache, and does
+ * so before the connection goes back to the pool. */
+static int sqlite_sync_cache(store *s)
+{
+    sqlite_store *ss = (sqlite_store *)s;
+    conn *c = checkout(ss);
+    if (!c)
+        return STORE_ERROR;
+    sqlite3_stmt *st = conn_stmt(c, STMT_DATA_VERSION);
+    int result = STORE_ERROR;
+    if (st) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            long long version = sqlite3_column_int64(st, 0);
+            if (!c->version_seen || version != c->data_version)
+                store_cache_drop(s);
+            c->data_version = version;
+            c->version_seen = 1;
+            result = STORE_OK;
+        } else {
+            result = result_of(c, rc, "data_version");
+        }
+        stmt_done(st);
+    }
+    checkin(ss, c);
+    return result;
+}
+
 static int sqlite_instance_get(store *s, const char *instance_id, instance *out)
 {
     sqlite_store *ss = (sqlite_store *)s;
@@ -1469,6 +1506,7 @@ const store_driver store_sqlite_driver = {
     .principal_policies = sqlite_principal_policies,
     .role_get = sqlite_role_get,
     .instance_get = sqlite_instance_get,
+    .sync_cache = sqlite_sync_cache,
     .account_create = sqlite_account_create,
     .user_create = sqlite_user_create,
     .key_create = sqlite_key_create,

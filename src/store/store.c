@@ -13,6 +13,7 @@
 
 #include <openssl/crypto.h>
 
+#include "store/cache.h"
 #include "util/log.h"
 
 /* "ecs1:" + 16 + ":" + base64 of nonce, the longest secret and the tag. */
@@ -51,8 +52,43 @@ store *store_open(const char *url)
 
 void store_close(store *s)
 {
-    if (s)
-        s->driver->close(s);
+    if (!s)
+        return;
+    store_cache *cache = s->cache;
+    s->driver->close(s);
+    store_cache_free(cache);
+}
+
+int store_cache_enable(store *s, size_t slots)
+{
+    if (!s->driver->sync_cache || slots == 0)
+        return STORE_INVALID;
+    if (s->cache)
+        return STORE_OK;
+    if (!(s->cache = store_cache_new(slots))) {
+        log_error("store: out of memory for the read cache");
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+void store_sync(store *s)
+{
+    if (s->cache && s->driver->sync_cache(s) != STORE_OK)
+        store_cache_drop(s); /* cannot tell: the lookups will ask the backend */
+}
+
+void store_cache_drop(store *s)
+{
+    if (s->cache)
+        store_cache_invalidate(s->cache);
+}
+
+/* A write through this store: the cache may hold what it replaced. */
+static int wrote(store *s, int result)
+{
+    store_cache_drop(s);
+    return result;
 }
 
 void store_policies_free(policy_doc *docs, size_t count)
@@ -185,13 +221,19 @@ int store_key_get(store *s, const char *access_key_id, access_key *out)
         return STORE_INVALID;
     if (!store_valid_id(access_key_id))
         return STORE_NOT_FOUND; /* no such key can have been stored */
+    int result;
+    if (s->cache && store_cache_key_find(s->cache, access_key_id, out, &result))
+        return result;
+    uint64_t gen = s->cache ? store_cache_generation(s->cache) : 0;
     char stored[STORE_SEALED_MAX];
-    int result = s->driver->key_get(s, access_key_id, out, stored);
+    result = s->driver->key_get(s, access_key_id, out, stored);
     if (result == STORE_OK)
         result = open_stored_secret(s, access_key_id, stored, out);
     OPENSSL_cleanse(stored, sizeof stored); /* in the clear, if an older ecshot stored it */
     if (result != STORE_OK)
         OPENSSL_cleanse(out->secret, sizeof out->secret);
+    if (s->cache)
+        store_cache_key_put(s->cache, gen, access_key_id, result, out);
     return result;
 }
 
@@ -223,7 +265,15 @@ int store_principal_policies(store *s, const char *account_id, principal_kind ki
     /* Principals that cannot have been stored have none. */
     if (!store_valid_owner(account_id) || !store_valid_owner(name))
         return STORE_OK;
-    return s->driver->principal_policies(s, account_id, kind, name, out, count);
+    if (!s->cache)
+        return s->driver->principal_policies(s, account_id, kind, name, out, count);
+    if (store_cache_policies_find(s->cache, account_id, kind, name, out, count))
+        return STORE_OK;
+    uint64_t gen = store_cache_generation(s->cache);
+    int result = s->driver->principal_policies(s, account_id, kind, name, out, count);
+    if (result == STORE_OK)
+        store_cache_policies_put(s->cache, gen, account_id, kind, name, *out, *count);
+    return result;
 }
 
 int store_role_get(store *s, const char *account_id, const char *name, role_info *out)
@@ -241,21 +291,29 @@ int store_instance_get(store *s, const char *instance_id, instance *out)
         return STORE_INVALID;
     if (!store_valid_id(instance_id))
         return STORE_NOT_FOUND;
-    return s->driver->instance_get(s, instance_id, out);
+    if (!s->cache)
+        return s->driver->instance_get(s, instance_id, out);
+    int result;
+    if (store_cache_instance_find(s->cache, instance_id, out, &result))
+        return result;
+    uint64_t gen = store_cache_generation(s->cache);
+    result = s->driver->instance_get(s, instance_id, out);
+    store_cache_instance_put(s->cache, gen, instance_id, result, out);
+    return result;
 }
 
 int store_account_create(store *s, const char *account_id)
 {
     if (!store_valid_owner(account_id))
         return STORE_INVALID;
-    return s->driver->account_create(s, account_id);
+    return wrote(s, s->driver->account_create(s, account_id));
 }
 
 int store_user_create(store *s, const char *account_id, const char *user)
 {
     if (!store_valid_owner(account_id) || !store_valid_owner(user))
         return STORE_INVALID;
-    return s->driver->user_create(s, account_id, user);
+    return wrote(s, s->driver->user_create(s, account_id, user));
 }
 
 int store_key_create(store *s, const char *account_id, const char *user, const char *id,
@@ -277,7 +335,7 @@ int store_key_create(store *s, const char *account_id, const char *user, const c
     }
     int result = s->driver->key_create(s, account_id, user, id, buf_cstr(&sealed));
     buf_free(&sealed);
-    return result;
+    return wrote(s, result);
 }
 
 int store_key_rotate_master(store *s, size_t *resealed)
@@ -285,7 +343,7 @@ int store_key_rotate_master(store *s, size_t *resealed)
     size_t count = 0;
     if (!have_keyring(s))
         return STORE_ERROR;
-    int result = s->driver->key_reseal_all(s, reseal_one, (void *)s->keyring, &count);
+    int result = wrote(s, s->driver->key_reseal_all(s, reseal_one, (void *)s->keyring, &count));
     if (resealed)
         *resealed = result == STORE_OK ? count : 0;
     return result;
@@ -297,7 +355,7 @@ int store_key_set_active(store *s, const char *access_key_id, int active)
         return STORE_INVALID;
     if (!store_valid_id(access_key_id))
         return STORE_NOT_FOUND;
-    return s->driver->key_set_active(s, access_key_id, active);
+    return wrote(s, s->driver->key_set_active(s, access_key_id, active));
 }
 
 int store_policy_attach(store *s, const char *account_id, const char *user, const char *name,
@@ -306,7 +364,7 @@ int store_policy_attach(store *s, const char *account_id, const char *user, cons
     if (!store_valid_owner(account_id) || !store_valid_owner(user) || !store_valid_id(name) ||
         !document || *document == '\0')
         return STORE_INVALID;
-    return s->driver->policy_attach(s, account_id, user, name, document);
+    return wrote(s, s->driver->policy_attach(s, account_id, user, name, document));
 }
 
 int store_policy_create(store *s, const char *account_id, const char *name, const char *document)
@@ -314,7 +372,7 @@ int store_policy_create(store *s, const char *account_id, const char *name, cons
     if (!store_valid_owner(account_id) || !store_valid_id(name) || !document ||
         *document == '\0')
         return STORE_INVALID;
-    return s->driver->policy_create(s, account_id, name, document);
+    return wrote(s, s->driver->policy_create(s, account_id, name, document));
 }
 
 int store_policy_get(store *s, const char *account_id, const char *name, policy_doc *out)
@@ -352,7 +410,7 @@ int store_policy_attach_to(store *s, const char *account_id, const char *name, p
     if (!store_valid_owner(account_id) || !store_valid_id(name) || !valid_kind(kind) ||
         !store_valid_owner(principal))
         return STORE_INVALID;
-    return s->driver->policy_attach_to(s, account_id, name, kind, principal);
+    return wrote(s, s->driver->policy_attach_to(s, account_id, name, kind, principal));
 }
 
 int store_policy_detach(store *s, const char *account_id, const char *name, principal_kind kind,
@@ -362,7 +420,7 @@ int store_policy_detach(store *s, const char *account_id, const char *name, prin
         return STORE_INVALID;
     if (!store_valid_owner(account_id) || !store_valid_id(name) || !store_valid_owner(principal))
         return STORE_NOT_FOUND; /* cannot have been attached */
-    return s->driver->policy_detach(s, account_id, name, kind, principal);
+    return wrote(s, s->driver->policy_detach(s, account_id, name, kind, principal));
 }
 
 int store_policy_delete(store *s, const char *account_id, const char *name)
@@ -371,7 +429,7 @@ int store_policy_delete(store *s, const char *account_id, const char *name)
         return STORE_INVALID;
     if (!store_valid_owner(account_id) || !store_valid_id(name))
         return STORE_NOT_FOUND;
-    return s->driver->policy_delete(s, account_id, name);
+    return wrote(s, s->driver->policy_delete(s, account_id, name));
 }
 
 int store_role_create(store *s, const role_info *role)
@@ -380,7 +438,7 @@ int store_role_create(store *s, const role_info *role)
         role->max_session_s < STORE_ROLE_SESSION_MIN ||
         role->max_session_s > STORE_ROLE_SESSION_MAX)
         return STORE_INVALID;
-    return s->driver->role_create(s, role);
+    return wrote(s, s->driver->role_create(s, role));
 }
 
 int store_role_delete(store *s, const char *account_id, const char *name)
@@ -389,7 +447,7 @@ int store_role_delete(store *s, const char *account_id, const char *name)
         return STORE_INVALID;
     if (!store_valid_owner(account_id) || !store_valid_owner(name))
         return STORE_NOT_FOUND;
-    return s->driver->role_delete(s, account_id, name);
+    return wrote(s, s->driver->role_delete(s, account_id, name));
 }
 
 int store_role_list(store *s, const char *account_id, int (*fn)(void *ctx, const role_info *r),
@@ -406,7 +464,7 @@ int store_instance_add(store *s, const instance *inst)
 {
     if (!store_valid_instance(inst))
         return STORE_INVALID;
-    return s->driver->instance_add(s, inst);
+    return wrote(s, s->driver->instance_add(s, inst));
 }
 
 int store_instance_set_status(store *s, const char *instance_id, const char *status)
@@ -415,7 +473,7 @@ int store_instance_set_status(store *s, const char *instance_id, const char *sta
         return STORE_INVALID;
     if (!store_valid_id(instance_id))
         return STORE_NOT_FOUND;
-    return s->driver->instance_set_status(s, instance_id, status);
+    return wrote(s, s->driver->instance_set_status(s, instance_id, status));
 }
 
 int store_instance_remove(store *s, const char *instance_id)
@@ -424,7 +482,7 @@ int store_instance_remove(store *s, const char *instance_id)
         return STORE_INVALID;
     if (!store_valid_id(instance_id))
         return STORE_NOT_FOUND;
-    return s->driver->instance_remove(s, instance_id);
+    return wrote(s, s->driver->instance_remove(s, instance_id));
 }
 
 int store_instance_list(store *s, int (*fn)(void *ctx, const instance *inst), void *ctx)
@@ -476,7 +534,7 @@ int store_instance_import(store *s, const instance *items, size_t count)
         log_error("store: this backend cannot import instances");
         return STORE_ERROR;
     }
-    return s->driver->instance_import(s, items, count);
+    return wrote(s, s->driver->instance_import(s, items, count));
 }
 
 /* ---- input rules ---- */

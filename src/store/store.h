@@ -119,6 +119,13 @@ typedef struct store_driver {
     /* STORE_NOT_FOUND when the account has no such role. */
     int (*role_get)(store *s, const char *account_id, const char *name, role_info *out);
     int (*instance_get)(store *s, const char *instance_id, instance *out);
+    /* store_sync's half: calls store_cache_drop when anything may have
+     * been committed, by this or any process, since the last call, and
+     * before any later call can answer (else one could find no change and
+     * serve the old entries before the drop). STORE_OK, or STORE_ERROR
+     * when it cannot tell. Must cost less than the reads it spares. NULL
+     * in a driver that cannot tell cheaply; the read cache is then off. */
+    int (*sync_cache)(store *s);
 
     /* Operator commands (ecshot CLI). */
     int (*account_create)(store *s, const char *account_id);
@@ -181,10 +188,13 @@ typedef struct store_driver {
     int (*instance_import)(store *s, const instance *items, size_t count);
 } store_driver;
 
+struct store_cache; /* cache.h, private to store/ */
+
 /* What every backend's store struct starts with (zeroed by its open). */
 struct store {
     const store_driver *driver;
     const secret_keyring *keyring;  /* store_set_keyring; not owned */
+    struct store_cache *cache;      /* store_cache_enable; NULL: off */
 };
 
 /* Opens the backend the URL names; NULL (and a logged reason) when the URL
@@ -198,6 +208,23 @@ void store_policies_free(policy_doc *docs, size_t count);
  * one, every call that needs a secret answers STORE_ERROR. Returns STORE_OK
  * (STORE_INVALID for a NULL ring). */
 int store_set_keyring(store *s, const secret_keyring *ring);
+
+/* The read cache (store/cache.c): AccessKeys with their secrets opened,
+ * principals' policies and instances kept in memory, up to slots of each.
+ * Exact: a lookup answers as the backend would have at the last
+ * store_sync, or later. Turn it on before the store is shared between
+ * threads. STORE_OK; STORE_INVALID when the backend cannot tell cheaply
+ * whether it changed (the driver has no sync_cache: PostgreSQL), and the
+ * store keeps asking the backend; STORE_ERROR when out of memory. */
+int store_cache_enable(store *s, size_t slots);
+/* Brings the cache up to the backend: after it returns, no lookup answers
+ * with what was true before it was called. A request calls it once, before
+ * its first lookup; writes through this store need not (they drop the
+ * cache themselves). Without a cache it does nothing. */
+void store_sync(store *s);
+/* Drops every cached entry: after the keyring is reloaded, since entries
+ * hold secrets opened with the old one. */
+void store_cache_drop(store *s);
 
 /* Thin wrappers, so callers read store_key_get(s, ...) and not s->driver->... */
 /* Opens the secret with the keyring (STORE_ERROR, logged, when it cannot:

@@ -1061,7 +1061,7 @@ static void test_verify_v1_nonce_per_key(void **state)
 static void test_verify_store_error(void **state)
 {
     (void)state;
-    store failing = {&failing_store_driver, fx.ring};
+    store failing = {.driver = &failing_store_driver, .keyring = fx.ring};
     request r;
     fx.ctx.store = &failing;
     v1_row3_request(&r);

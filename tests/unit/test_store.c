@@ -1812,6 +1812,189 @@ static void test_write_during_open_read(void **state)
     store_close(reader);
 }
 
+/* ---- the read cache ---- */
+
+/* A cached store serves what it read until store_sync, which sees a write
+ * by another handle (another process, say the CLI) and drops it all. */
+static void test_cache_follows_other_writers(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    store *cli = open_keyed(f);
+    assert_int_equal(store_cache_enable(s, 64), STORE_OK);
+    instance in, out;
+    fill_instance(&in, "i-cached", "1001");
+    assert_int_equal(store_instance_add(cli, &in), STORE_OK);
+    assert_int_equal(store_policy_attach(cli, "1001", "alice", "all", allow_doc), STORE_OK);
+
+    store_sync(s);
+    access_key k;
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_OK);
+    assert_string_equal(k.secret, "alicesecret");
+    assert_true(k.active);
+    assert_int_equal(store_key_get(s, "AKNEW", &k), STORE_NOT_FOUND);
+    assert_int_equal(store_instance_get(s, "i-cached", &out), STORE_OK);
+    assert_string_equal(out.status, "Running");
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "alice", "all");
+
+    /* The CLI changes all four. */
+    assert_int_equal(store_key_set_active(cli, "AKALICE", 0), STORE_OK);
+    assert_int_equal(store_key_create(cli, "1001", NULL, "AKNEW", "newsecret"), STORE_OK);
+    assert_int_equal(store_instance_set_status(cli, "i-cached", "Stopped"), STORE_OK);
+    assert_int_equal(store_policy_create(cli, "1001", "deny", deny_doc), STORE_OK);
+    assert_int_equal(store_policy_attach_to(cli, "1001", "deny", PRINCIPAL_USER, "alice"),
+                     STORE_OK);
+
+    /* Until the next sync, the cache answers (this is what it spares)... */
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_OK);
+    assert_true(k.active);
+    assert_int_equal(store_key_get(s, "AKNEW", &k), STORE_NOT_FOUND);
+    assert_int_equal(store_instance_get(s, "i-cached", &out), STORE_OK);
+    assert_string_equal(out.status, "Running");
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "alice", "all");
+
+    /* ...and after it, nothing from before the change. */
+    store_sync(s);
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_OK);
+    assert_false(k.active);
+    assert_int_equal(store_key_get(s, "AKNEW", &k), STORE_OK);
+    assert_string_equal(k.secret, "newsecret");
+    assert_int_equal(store_instance_get(s, "i-cached", &out), STORE_OK);
+    assert_string_equal(out.status, "Stopped");
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "alice", "all,deny");
+
+    /* A sync with nothing changed keeps the entries. */
+    assert_int_equal(store_instance_remove(cli, "i-cached"), STORE_OK);
+    store_sync(s);
+    assert_int_equal(store_instance_get(s, "i-cached", &out), STORE_NOT_FOUND);
+    assert_int_equal(store_instance_add(cli, &in), STORE_OK);
+    assert_int_equal(store_instance_get(s, "i-cached", &out), STORE_NOT_FOUND);
+    store_sync(s);
+    assert_int_equal(store_instance_get(s, "i-cached", &out), STORE_OK);
+    store_close(cli);
+    store_close(s);
+}
+
+/* Writes through the cached store itself need no sync; tags come back
+ * whole; dropping the cache (a reloaded keyring) opens secrets again. */
+static void test_cache_own_writes_and_drop(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    assert_int_equal(store_cache_enable(s, 64), STORE_OK);
+    instance in, out;
+    fill_instance(&in, "i-tagged", "1001");
+    in.tag_count = 3;
+    for (size_t i = 0; i < in.tag_count; i++) {
+        snprintf(in.tags[i].key, sizeof in.tags[i].key, "k%zu", i);
+        snprintf(in.tags[i].value, sizeof in.tags[i].value, "v%zu", i);
+    }
+    assert_int_equal(store_instance_get(s, "i-tagged", &out), STORE_NOT_FOUND);
+    assert_int_equal(store_instance_add(s, &in), STORE_OK);
+    for (int round = 0; round < 2; round++) { /* from the backend, then the cache */
+        memset(&out, 0x5a, sizeof out);
+        assert_int_equal(store_instance_get(s, "i-tagged", &out), STORE_OK);
+        assert_string_equal(out.console_url, in.console_url);
+        assert_int_equal(out.tag_count, 3);
+        assert_string_equal(out.tags[2].key, "k2");
+        assert_string_equal(out.tags[2].value, "v2");
+    }
+    assert_int_equal(store_instance_set_status(s, "i-tagged", "Stopping"), STORE_OK);
+    assert_int_equal(store_instance_get(s, "i-tagged", &out), STORE_OK);
+    assert_string_equal(out.status, "Stopping");
+
+    access_key k;
+    assert_int_equal(store_key_get(s, "AKROOT", &k), STORE_OK);
+    /* A ring without KEY_A cannot open the secret: after the drop, the key
+     * fails as it would without a cache. */
+    secret_keyring *other = ring_of(f, "other.key", KEY_B "\n");
+    assert_int_equal(store_set_keyring(s, other), STORE_OK);
+    assert_int_equal(store_key_get(s, "AKROOT", &k), STORE_OK);
+    store_cache_drop(s);
+    assert_int_equal(store_key_get(s, "AKROOT", &k), STORE_ERROR);
+    store_close(s);
+    secret_keyring_free(other);
+}
+
+#define CACHE_READERS 4
+#define CACHE_WRITES 300
+
+typedef struct cache_race {
+    store *s;
+    atomic_int written;  /* instances i-r0..i-r(written-1) are committed */
+    atomic_int stop;
+    atomic_int failures;
+} cache_race;
+
+/* As a request would: note what is committed, sync, look it up; and look
+ * up the next one too, which is usually missing, so that "not found" gets
+ * cached while the writer commits it. */
+static void *race_reader(void *arg)
+{
+    cache_race *r = arg;
+    while (!atomic_load(&r->stop)) {
+        int committed = atomic_load(&r->written);
+        store_sync(r->s);
+        char id[32];
+        instance out;
+        if (committed > 0) {
+            snprintf(id, sizeof id, "i-r%d", committed - 1);
+            if (store_instance_get(r->s, id, &out) != STORE_OK)
+                atomic_fetch_add(&r->failures, 1);
+        }
+        snprintf(id, sizeof id, "i-r%d", committed);
+        int rc = store_instance_get(r->s, id, &out);
+        if (rc != STORE_OK && rc != STORE_NOT_FOUND)
+            atomic_fetch_add(&r->failures, 1);
+    }
+    return NULL;
+}
+
+/* No reader ever gets "not found" for an instance committed before its
+ * sync, however its lookups interleave with the commits and the other
+ * readers' puts. */
+static void test_cache_exact_under_writes(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    store *cli = open_keyed(f);
+    assert_int_equal(store_cache_enable(s, 16), STORE_OK);
+    cache_race race = {.s = s};
+    pthread_t t[CACHE_READERS];
+    for (int i = 0; i < CACHE_READERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, race_reader, &race), 0);
+    for (int i = 0; i < CACHE_WRITES; i++) {
+        char id[32];
+        instance in;
+        snprintf(id, sizeof id, "i-r%d", i);
+        fill_instance(&in, id, "1001");
+        assert_int_equal(store_instance_add(cli, &in), STORE_OK);
+        atomic_store(&race.written, i + 1);
+    }
+    atomic_store(&race.stop, 1);
+    for (int i = 0; i < CACHE_READERS; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    assert_int_equal(atomic_load(&race.failures), 0);
+    store_close(cli);
+    store_close(s);
+}
+
+static void test_cache_off_for_zero(void **state)
+{
+    fixture *f = *state;
+    store *s = open_populated(f);
+    store *cli = open_keyed(f);
+    assert_int_equal(store_cache_enable(s, 0), STORE_INVALID);
+    access_key k;
+    assert_int_equal(store_key_get(s, "AKROOT", &k), STORE_OK);
+    assert_int_equal(store_key_set_active(cli, "AKROOT", 0), STORE_OK);
+    store_sync(s); /* does nothing */
+    assert_int_equal(store_key_get(s, "AKROOT", &k), STORE_OK);
+    assert_false(k.active);
+    store_close(cli);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1847,6 +2030,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_write_during_open_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotate_while_reading, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_follows_other_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_own_writes_and_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_exact_under_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_off_for_zero, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
