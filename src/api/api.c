@@ -105,6 +105,9 @@ static int handle_stages(api_service *svc, const http_request *req, param_list *
     if (dup)
         return api_error_set(err, API_ERR_INVALID_PARAMETER, dup);
 
+    /* The request reads the store as it is now: nothing cached from before
+     * a change made since answers it. */
+    store_sync(svc->auth.store);
     principal who;
     if (auth_verify(&svc->auth, req, params, &who, err) < 0)
         return -1;

@@ -49,6 +49,7 @@ typedef struct daemon_config {
     char *retired_path;
     long threads;
     long queue_max;
+    long store_cache;
     long blocking_threads;
     long throttle_ms;
     long console_timeout_ms;
@@ -78,13 +79,14 @@ enum opt_id {
     OPT_CONSOLE_TIMEOUT, OPT_WAKE_SETTLE, OPT_JPEG_QUALITY, OPT_JPEG_SUBSAMPLING, OPT_MAX_BODY,
     OPT_MAX_CONNECTIONS, OPT_CONNECTION_TIMEOUT, OPT_LOG_LEVEL, OPT_CHECK, OPT_HELP, OPT_VERSION,
     OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_PRIORITIES, OPT_AUDIT_LOG, OPT_USER, OPT_SECCOMP,
-    OPT_NO_SECCOMP, OPT_TRUSTED_PROXY, OPT_MASTER_KEY
+    OPT_NO_SECCOMP, OPT_TRUSTED_PROXY, OPT_MASTER_KEY, OPT_STORE_CACHE
 };
 
 static const struct option long_options[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"store", required_argument, NULL, OPT_STORE},
     {"master-key", required_argument, NULL, OPT_MASTER_KEY},
+    {"store-cache", required_argument, NULL, OPT_STORE_CACHE},
     {"limits", required_argument, NULL, OPT_LIMITS},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"retired-types", required_argument, NULL, OPT_RETIRED},
@@ -121,6 +123,9 @@ static void usage(FILE *out)
         "usage: ecshotd --listen HOST:PORT --store URL --master-key FILE [options]\n"
         "  --listen HOST:PORT          address to serve (port 0: any free port)\n"
         "  --store URL                 inventory: sqlite:PATH or postgresql://...\n"
+        "  --store-cache N             AccessKeys, instances and policy sets kept in memory\n"
+        "                              (up to N of each; 0: off; default 1024); exact, for\n"
+        "                              backends that tell changes cheaply (SQLite)\n"
         "  --master-key FILE           the key file that seals AccessKey secrets and STS\n"
         "                              tokens (mode 0600; 'ecshot master-key create FILE');\n"
         "                              SIGHUP rereads it\n"
@@ -273,6 +278,7 @@ static int apply_option(daemon_config *c, int id, const char *v)
     case OPT_THREADS: return parse_long("threads", v, 0, 1024, &c->threads);
     case OPT_WORKERS: return parse_long("workers", v, 1, 4096, &c->threads);
     case OPT_QUEUE_MAX: return parse_long("queue-max", v, 1, 1000000, &c->queue_max);
+    case OPT_STORE_CACHE: return parse_long("store-cache", v, 0, 1 << 20, &c->store_cache);
     case OPT_BLOCKING_THREADS:
         return parse_long("blocking-threads", v, 1, 4096, &c->blocking_threads);
     case OPT_THROTTLE: return parse_long("throttle-ms", v, 0, 86400000, &c->throttle_ms);
@@ -425,7 +431,7 @@ static void reload_master_key(secret_keyring *ring, const char *path)
  * reopened, so that a reopened log tells whoever sent the SIGHUP that all
  * are done. */
 static int serve_until_stopped(const sigset_t *signals, http_server *srv, audit_log *audit,
-                               int tls, secret_keyring *ring, const char *master_key)
+                               int tls, secret_keyring *ring, const char *master_key, store *store)
 {
     for (;;) {
         int sig = 0;
@@ -437,6 +443,8 @@ static int serve_until_stopped(const sigset_t *signals, http_server *srv, audit_
         if (tls && http_server_reload_tls(srv) == 0)
             log_info("tls: new connections get the reloaded certificate");
         reload_master_key(ring, master_key);
+        /* Cached AccessKeys hold secrets opened with the keys before. */
+        store_cache_drop(store);
         if (audit && audit_reopen(audit) == 0)
             log_info("audit: log reopened");
     }
@@ -447,6 +455,7 @@ int main(int argc, char **argv)
     daemon_config cfg = {
         .threads = 0,
         .queue_max = 1024,
+        .store_cache = 1024,
         .throttle_ms = SCREENSHOT_THROTTLE_MS,
         .console_timeout_ms = 3000,
         .wake_settle_ms = 200,
@@ -536,8 +545,14 @@ int main(int argc, char **argv)
      * reload (SIGHUP) changes both at once. */
     svc.auth.keyring = ring;
     svc.auth.store = store_open(cfg.store_url);
-    if (svc.auth.store)
+    if (svc.auth.store) {
         store_set_keyring(svc.auth.store, ring);
+        if (cfg.store_cache > 0 &&
+            store_cache_enable(svc.auth.store, (size_t)cfg.store_cache) == STORE_ERROR) {
+            close(listen_fd);
+            goto out;
+        }
+    }
     svc.auth.limits = limits_open(cfg.limits_url ? cfg.limits_url : "memory:");
     svc.auth.now = wall_clock;
     retired = retired_types_load(retired_path);
@@ -592,7 +607,7 @@ int main(int argc, char **argv)
     report_trusted_proxies(&cfg.trusted_proxies);
 
     int sig = serve_until_stopped(&signals, srv, svc.audit, cfg.tls_cert != NULL, ring,
-                                  cfg.master_key);
+                                  cfg.master_key, svc.auth.store);
     log_info("signal %d: stopping", sig);
     status = 0;
 out:
