@@ -26,6 +26,10 @@
 # the whole path to that claim, live query-status on the VM's QMP included.
 #
 #   bench/cheap.sh [--smoke]       --smoke: 1 s per side instead of 5
+# ECSHOT_CHEAP_PERF=DIR also records a perf profile of ecshotd per code
+# (ECSHOT_CHEAP_PERF_CALLGRAPH: fp or dwarf; ECSHOT_CHEAP_PERF_FREQ: Hz).
+# ECSHOT_CHEAP_DAEMON_ARGS adds options to ecshotd's command line, for A/B
+# runs (say --store-cache 0).
 # ECSHOT_CHEAP_SECONDS, _THREADS, _CONNECTIONS override the load (defaults:
 # 5 s, one wrk thread per core, 64 connections), _MAX_REQUESTS the requests
 # signed per code (600,000). The ratios
@@ -61,7 +65,8 @@ for tool in wrk nginx; do
 done
 
 bench_store
-daemon_start --throttle-ms 3600000
+# shellcheck disable=SC2086 # ECSHOT_CHEAP_DAEMON_ARGS is a list of options
+daemon_start --throttle-ms 3600000 ${ECSHOT_CHEAP_DAEMON_ARGS:-}
 endpoint="http://127.0.0.1:$port"
 loadgen=$build/bench/ecshot-loadgen
 
@@ -196,7 +201,16 @@ for code in "${codes[@]}"; do
 
   ref=$(load "http://127.0.0.1:$nginx_port/" "$work/req" "$status" "$code" "$seconds")
   nginx_stop
+  if [ -n "${ECSHOT_CHEAP_PERF:-}" ]; then
+    # ECSHOT_CHEAP_PERF=DIR: perf record -g on ecshotd alone while wrk loads
+    # it, one DIR/CODE.data per code, for `perf report -i`.
+    mkdir -p "$ECSHOT_CHEAP_PERF"
+    perf record -q --call-graph "${ECSHOT_CHEAP_PERF_CALLGRAPH:-fp}" -F "${ECSHOT_CHEAP_PERF_FREQ:-4000}" -p "$daemon_pid" -o "$ECSHOT_CHEAP_PERF/$code.data" \
+      -- sleep "$seconds" 2>/dev/null &
+    perf_pid=$!
+  fi
   got=$(load "$endpoint/" "$work/req" "$status" "$code" "$seconds")
+  [ -z "${ECSHOT_CHEAP_PERF:-}" ] || wait "$perf_pid" || true
   rm -f "$work/req".*
 
   awk -v name="cheap $code" -v r="$(field rps "$got")" -v rr="$(field rps "$ref")" \
