@@ -579,7 +579,12 @@ int main(int argc, char **argv)
         .blocking_threads = (unsigned)cfg.blocking_threads,
         .max_body = (size_t)cfg.max_body,
         .max_target = 16384,
-        .max_headers = 65536,
+        /* libmicrohttpd's pool per connection: the whole request head, its
+         * index of headers and query arguments, and the answer's head. It
+         * zeroes all of it after every request and an idle keep-alive
+         * connection keeps it touched, so it is sized to what a 16 KiB
+         * target needs (with about 470 query arguments), not larger. */
+        .max_headers = 32768,
         .connection_timeout_s = (unsigned)cfg.connection_timeout_s,
         .max_connections = (unsigned)cfg.max_connections,
         .handler = api_handle,

@@ -577,8 +577,11 @@ const CASES = [
     ['thousands', `${PARAMS_MAX + 1} parameters split between the query and the body`,
         (c) => v1(c, { method: 'POST', place: 'split', params: [...opParams(c), ...padding(PARAMS_MAX - 10)] }),
         invalid('Body')],
-    ['thousands', '500 parameters in the query',
-        (c) => message(c, { target: `/?${'a=1&'.repeat(500)}` }), invalid('QueryString')],
+    // libmicrohttpd indexes every query argument in the connection's 32 KiB
+    // pool: about 470 of them fit, more than ecshot decodes (PARAMS_MAX);
+    // past that it refuses the head itself (the 5 000 below).
+    ['thousands', '400 parameters in the query',
+        (c) => message(c, { target: `/?${'a=1&'.repeat(400)}` }), invalid('QueryString')],
     ['thousands', '5 000 parameters in the query: too many for libmicrohttpd to index, closed',
         (c) => message(c, { target: `/?${'a&'.repeat(5000)}` }), CLOSED],
     ['thousands', '8 000 empty pieces in the query: too many for libmicrohttpd to index, closed',
