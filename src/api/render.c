@@ -112,6 +112,12 @@ static void denied_detail_xml(buf *b, const access_denied_detail *d)
     buf_puts(b, "</NoPermissionType></AccessDeniedDetail>");
 }
 
+static int append_to_buf(const char *text, size_t size, void *data)
+{
+    buf *b = data;
+    return buf_append(b, text, size) < 0 || b->failed ? -1 : 0;
+}
+
 static int render_error_json(buf *b, const char *request_id, const char *host_id,
                              const char *code, const char *message, const char *recommend,
                              const api_error *err)
@@ -124,13 +130,11 @@ static int render_error_json(buf *b, const char *request_id, const char *host_id
     json_object_set_new(o, "Recommend", json_string(recommend));
     if (err->code == API_ERR_FORBIDDEN_RAM)
         json_object_set_new(o, "AccessDeniedDetail", denied_detail_json(&err->denied));
-    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* Straight into the body: json_dumps would grow a string of its own
+     * from 16 bytes by doubling, and the body would copy it again. */
+    int rc = json_dump_callback(o, append_to_buf, b, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
-    if (!text)
-        return -1;
-    buf_puts(b, text);
-    free(text);
-    return 0;
+    return rc;
 }
 
 int api_render_error(http_response *resp, api_format fmt, const char *request_id,
