@@ -30,7 +30,7 @@ int api_render_screenshot(http_response *resp, api_format fmt, const char *reque
                           const char *instance_id, const uint8_t *jpeg, size_t jpeg_len);
 int api_render_error(http_response *resp, api_format fmt, const char *request_id,
                      const char *host_id, const api_error *err);
-/* Upper-case UUID v4 from the kernel's random source. */
+/* A fresh upper-case UUID v4 (random bits from OpenSSL's generator). */
 void api_request_id(char out[37]);
 
 #endif

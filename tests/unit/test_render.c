@@ -5,7 +5,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "api/api.h"
 
@@ -208,6 +211,48 @@ static void request_ids_are_upper_case_uuids(void **state)
     assert_int_equal(a[14], '4');
 }
 
+static int id_order(const void *x, const void *y)
+{
+    return strcmp(x, y);
+}
+
+/* Ids come from per-thread blocks of random bytes: across several blocks,
+ * and in a forked child, none repeats and all keep the UUID v4 shape. */
+static void request_ids_never_repeat(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    static char ids[N + 1][37];
+    for (int i = 0; i < N; i++) {
+        api_request_id(ids[i]);
+        assert_int_equal(ids[i][14], '4');
+        assert_true(strchr("89AB", ids[i][19]) != NULL);
+    }
+    /* A child forked mid-block must not hand out the parent's next id. */
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char id[37];
+        api_request_id(id);
+        _exit(write(fds[1], id, sizeof id) == (ssize_t)sizeof id ? 0 : 1);
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], ids[N], sizeof ids[N]), (ssize_t)sizeof ids[N]);
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char parent_next[37];
+    api_request_id(parent_next);
+    assert_string_not_equal(parent_next, ids[N]);
+
+    qsort(ids, N + 1, sizeof ids[0], id_order);
+    for (int i = 1; i <= N; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +265,7 @@ int main(void)
         cmocka_unit_test(status_and_names_of_every_code),
         cmocka_unit_test(messages),
         cmocka_unit_test(request_ids_are_upper_case_uuids),
+        cmocka_unit_test(request_ids_never_repeat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
