@@ -18,7 +18,9 @@
 # request would be answered SignatureNonceUsed), sized from nginx's rate,
 # and bench/cheap.lua replays them and checks every answer's status and
 # Code. It prints, per code, requests/s of each, the ratio ecshot/nginx
-# (aim >= 0.8), wrk's latency median and p95, and the answers that were not
+# (aim >= 0.8), the server's CPU time per answer (user + system, from
+# /proc: on a machine whose cores wrk shares, a steadier measure than the
+# rate), wrk's latency median and p95, and the answers that were not
 # the expected ones (bad) or came from requests sent twice (wrapped).
 #
 # Throttling is the only row that needs a VM: the test guest boots in text
@@ -165,6 +167,21 @@ EOF
   return 1
 }
 
+# cpu_ticks PID...: user + system CPU of those processes (all their
+# threads) so far, in clock ticks.
+cpu_ticks() {
+  local pid t=0 f
+  for pid in "$@"; do
+    # Fields 14 and 15 of /proc/PID/stat, counted after the ')' that ends
+    # the command name (which may hold spaces).
+    read -r -a f < <(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+    t=$((t + f[11] + f[12]))
+  done
+  echo "$t"
+}
+nginx_pids() { echo "$nginx_pid" $(pgrep -P "$nginx_pid"); }
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+
 nginx_stop() { kill "$nginx_pid" 2>/dev/null; wait "$nginx_pid" 2>/dev/null || true; }
 
 # load URL PREFIX STATUS CODE SECONDS: wrk replays PREFIX.* against URL;
@@ -199,7 +216,11 @@ for code in "${codes[@]}"; do
   rm -f "$work/req".*
   signed "$code" --raw "$work/req" "$threads" "$endpoint" cn-hangzhou "$(instance "$code")" "$n"
 
+  # shellcheck disable=SC2046 # one pid per word
+  ref_t0=$(cpu_ticks $(nginx_pids))
   ref=$(load "http://127.0.0.1:$nginx_port/" "$work/req" "$status" "$code" "$seconds")
+  # shellcheck disable=SC2046
+  ref_cpu=$(($(cpu_ticks $(nginx_pids)) - ref_t0))
   nginx_stop
   if [ -n "${ECSHOT_CHEAP_PERF:-}" ]; then
     # ECSHOT_CHEAP_PERF=DIR: perf record -g on ecshotd alone while wrk loads
@@ -209,7 +230,9 @@ for code in "${codes[@]}"; do
       -- sleep "$seconds" 2>/dev/null &
     perf_pid=$!
   fi
+  got_t0=$(cpu_ticks "$daemon_pid")
   got=$(load "$endpoint/" "$work/req" "$status" "$code" "$seconds")
+  got_cpu=$(($(cpu_ticks "$daemon_pid") - got_t0))
   [ -z "${ECSHOT_CHEAP_PERF:-}" ] || wait "$perf_pid" || true
   rm -f "$work/req".*
 
@@ -218,9 +241,12 @@ for code in "${codes[@]}"; do
     -v rm="$(field p50_ms "$ref")" -v rp="$(field p95_ms "$ref")" \
     -v bad="$(field bad "$got")" -v wr="$(field wrapped "$got")" -v rbad="$(field bad "$ref")" \
     -v fb="$(field first_bad "$got")" -v se="$(field socket_errors "$got")" \
-    -v status="$status" -v bytes="$bytes" -v n="$n" 'BEGIN {
-      printf "%-36s %7.0f/s %9s %7.0f/s %9s %6.2fx %9s %8s  HTTP %d, %d B; ms med/p95 ecshot %.2f/%.2f nginx %.2f/%.2f; bad %d%s, wrapped %d of %d, socket errors %d%s\n",
-             name, r, "-", rr, "-", r / rr, "-", ">=0.8x", status, bytes, m, p, rm, rp,
+    -v status="$status" -v bytes="$bytes" -v n="$n" \
+    -v cpu="$got_cpu" -v rcpu="$ref_cpu" -v tick="$tick_us" \
+    -v req="$(field requests "$got")" -v rreq="$(field requests "$ref")" 'BEGIN {
+      printf "%-36s %7.0f/s %9s %7.0f/s %9s %6.2fx %9s %8s  HTTP %d, %d B; CPU us/answer ecshot %.1f nginx %.1f; ms med/p95 ecshot %.2f/%.2f nginx %.2f/%.2f; bad %d%s, wrapped %d of %d, socket errors %d%s\n",
+             name, r, "-", rr, "-", r / rr, "-", ">=0.8x", status, bytes,
+             (req > 0 ? cpu * tick / req : 0), (rreq > 0 ? rcpu * tick / rreq : 0), m, p, rm, rp,
              bad, (fb != "-" ? " (first " fb ")" : ""), wr, n, se,
              (rbad > 0 ? "; nginx bad " rbad : "") }'
 done
