@@ -10,7 +10,9 @@
  * through. "memory:?max=N" sets that bound. */
 #include "limits/limits.h"
 
+#include <openssl/rand.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +24,7 @@
 
 typedef struct entry {
     char *key;         /* "ns\0key" flattened to "ns:key"; NULL when empty */
+    uint64_t hash;     /* of key: rehashing moves entries without reading keys */
     int64_t expires;   /* monotonic ms */
 } entry;
 
@@ -34,15 +37,17 @@ typedef struct stripe {
 
 typedef struct memory_limits {
     limits base;
+    uint64_t seed;     /* random per backend: clients cannot aim at one slot */
     size_t max_per_stripe;
     stripe stripes[STRIPES];
 } memory_limits;
 
-/* FNV-1a: keys are chosen by clients (nonces), but each stripe is bounded
- * and probing is linear, so a collision flood costs CPU, not memory. */
-static uint64_t hash_key(const char *s)
+/* FNV-1a from a random basis: keys are chosen by clients (nonces), and
+ * each stripe is bounded, so even a collision flood would cost CPU, not
+ * memory; the seed keeps them from computing one offline. */
+static uint64_t hash_key(uint64_t seed, const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = seed;
     for (; *s; s++) {
         h ^= (unsigned char)*s;
         h *= 1099511628211ULL;
@@ -54,6 +59,15 @@ static uint64_t hash_key(const char *s)
 static size_t slot_of(uint64_t h, size_t cap)
 {
     return (size_t)(h / STRIPES) & (cap - 1);
+}
+
+/* Entries of st that have not expired. */
+static size_t stripe_live(const stripe *st, int64_t now)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < st->cap; i++)
+        live += st->slots[i].key && st->slots[i].expires > now;
+    return live;
 }
 
 /* Moves the live entries into a table of new_cap slots, dropping expired ones. */
@@ -71,7 +85,7 @@ static int stripe_rehash(stripe *st, size_t new_cap, int64_t now)
             free(e->key);
             continue;
         }
-        size_t j = slot_of(hash_key(e->key), new_cap);
+        size_t j = slot_of(e->hash, new_cap);
         while (slots[j].key)
             j = (j + 1) & (new_cap - 1);
         slots[j] = *e;
@@ -103,7 +117,8 @@ static size_t stripe_probe(const stripe *st, uint64_t h, const char *full)
 {
     size_t mask = st->cap - 1;
     size_t i = slot_of(h, st->cap);
-    while (st->slots[i].key && strcmp(st->slots[i].key, full) != 0)
+    while (st->slots[i].key &&
+           (st->slots[i].hash != h || strcmp(st->slots[i].key, full) != 0))
         i = (i + 1) & mask;
     return i;
 }
@@ -114,7 +129,7 @@ static int memory_peek(limits *l, const char *ns, const char *key, int64_t *rema
     char *full = full_key(ns, key);
     if (!full)
         return LIMITS_ERROR;
-    uint64_t h = hash_key(full);
+    uint64_t h = hash_key(m->seed, full);
     stripe *st = &m->stripes[h % STRIPES];
     int64_t now = clock_monotonic_ms();
     int rc = LIMITS_FREE;
@@ -138,22 +153,27 @@ static int memory_claim(limits *l, const char *ns, const char *key, int64_t ttl_
     if (!full)
         return LIMITS_ERROR;
 
-    uint64_t h = hash_key(full);
+    uint64_t h = hash_key(m->seed, full);
     stripe *st = &m->stripes[h % STRIPES];
     int64_t now = clock_monotonic_ms();
     int rc = LIMITS_ERROR;
 
     pthread_mutex_lock(&st->lock);
     /* Keep the load under 1/2 so probes stay short, and the live claims
-     * under the bound; expired entries are swept before either counts. */
+     * under the bound. When either is reached, one pass counts the live
+     * entries and one moves them, expired ones dropped, into a table sized
+     * for a load of 1/3 or less: it grows while claims pile up and shrinks
+     * back when they expire. */
     if (st->used >= m->max_per_stripe || (st->used + 1) * 2 > st->cap) {
-        if (st->cap && stripe_rehash(st, st->cap, now) < 0)
-            goto out;
-        if (st->used >= m->max_per_stripe) {
-            log_warn("limits: memory backend full (%zu live claims in one stripe)", st->used);
+        size_t live = stripe_live(st, now);
+        if (live >= m->max_per_stripe) {
+            log_warn("limits: memory backend full (%zu live claims in one stripe)", live);
             goto out;
         }
-        if ((st->used + 1) * 2 > st->cap && stripe_rehash(st, st->cap ? st->cap * 2 : 64, now) < 0)
+        size_t cap = 64;
+        while (cap < (live + 1) * 3)
+            cap *= 2;
+        if (stripe_rehash(st, cap, now) < 0)
             goto out;
     }
     entry *e = &st->slots[stripe_probe(st, h, full)];
@@ -168,6 +188,7 @@ static int memory_claim(limits *l, const char *ns, const char *key, int64_t ttl_
          * on the way stay until the next sweep, so probe chains are never
          * broken. */
         e->key = full;
+        e->hash = h;
         st->used++;
         full = NULL;
     }
@@ -218,6 +239,8 @@ static int memory_open(const char *url, limits **out)
     if (!m)
         return -1;
     m->base.driver = &limits_memory_driver;
+    if (RAND_bytes((unsigned char *)&m->seed, sizeof m->seed) != 1)
+        m->seed = 1469598103934665603ULL ^ (uint64_t)(uintptr_t)m;
     m->max_per_stripe = max_entries / STRIPES ? max_entries / STRIPES : 1;
     for (int s = 0; s < STRIPES; s++)
         pthread_mutex_init(&m->stripes[s].lock, NULL);

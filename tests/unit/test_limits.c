@@ -60,6 +60,34 @@ static void many_keys_grow_the_table(void **state)
     limits_close(l);
 }
 
+/* Claims that expire at once pile up between sweeps; every sweep drops
+ * them and resizes the table to the live ones, which must all survive,
+ * still held, however often that happens. */
+static void sweeps_keep_every_live_claim(void **state)
+{
+    (void)state;
+    limits *l = limits_open("memory:?max=131072");
+    char key[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof key, "live%d", i);
+        assert_int_equal(limits_claim(l, "nonce", key, 600000, NULL), LIMITS_CLAIMED);
+    }
+    for (int i = 0; i < 200000; i++) {
+        snprintf(key, sizeof key, "gone%d", i);
+        assert_int_equal(limits_claim(l, "nonce", key, 0, NULL), LIMITS_CLAIMED);
+    }
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof key, "live%d", i);
+        assert_int_equal(limits_peek(l, "nonce", key, NULL), LIMITS_HELD);
+        assert_int_equal(limits_claim(l, "nonce", key, 600000, NULL), LIMITS_HELD);
+    }
+    for (int i = 0; i < 200000; i += 997) {
+        snprintf(key, sizeof key, "gone%d", i);
+        assert_int_equal(limits_peek(l, "nonce", key, NULL), LIMITS_FREE);
+    }
+    limits_close(l);
+}
+
 static void full_backend_fails_closed(void **state)
 {
     (void)state;
@@ -123,6 +151,7 @@ int main(void)
         cmocka_unit_test(claim_then_held_with_remaining_time),
         cmocka_unit_test(expired_claims_are_free_again),
         cmocka_unit_test(many_keys_grow_the_table),
+        cmocka_unit_test(sweeps_keep_every_live_claim),
         cmocka_unit_test(full_backend_fails_closed),
         cmocka_unit_test(exactly_one_of_many_concurrent_claims_wins),
     };
