@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,68 @@ static void forbidden_ram_carries_access_denied_detail(void **state)
     api_error_free(&err);
 }
 
+/* The JSON of one field's value in a Forbidden.RAM body. */
+static char *display_name_json(const char *name)
+{
+    http_response r = {0};
+    api_error err = API_ERROR_INIT;
+    api_error_set(&err, API_ERR_FORBIDDEN_RAM, NULL);
+    snprintf(err.denied.principal_name, sizeof err.denied.principal_name, "%s", name);
+    assert_int_equal(api_render_error(&r, API_FORMAT_JSON, RID, "h", &err), 0);
+    const char *body = buf_cstr(&r.body);
+    /* The whole body is JSON that jansson reads. */
+    json_error_t jerr;
+    json_t *doc = json_loads(body, 0, &jerr);
+    assert_non_null(doc);
+    json_decref(doc);
+    const char *key = "\"AuthPrincipalDisplayName\":";
+    const char *start = strstr(body, key);
+    assert_non_null(start);
+    start += strlen(key);
+    const char *end = strstr(start, ",\"PolicyType\"");
+    assert_non_null(end);
+    char *value = strndup(start, (size_t)(end - start));
+    buf_free(&r.body);
+    api_error_free(&err);
+    return value;
+}
+
+/* Error JSON is escaped by render.c, not by jansson: for any UTF-8 text it
+ * must write what jansson's json_dumps writes, byte for byte. */
+static void error_json_escapes_as_jansson_does(void **state)
+{
+    (void)state;
+    static const char *names[] = {
+        "alice",
+        "q\"uote\\back/slash",
+        "ctl\x01\x08\x09\x0a\x0c\x0d\x1f\x7f end",
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xef\xbf\xbf \xf4\x8f\xbf\xbf",
+        "",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        json_t *s = json_string(names[i]);
+        assert_non_null(s);
+        char *want = json_dumps(s, JSON_ENCODE_ANY);
+        char *got = display_name_json(names[i]);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+        json_decref(s);
+    }
+}
+
+/* Bytes that are not UTF-8 (a lone continuation, an overlong form, a
+ * surrogate, a cut sequence, beyond U+10FFFF) become '?', one per byte
+ * that starts no character, and the body stays valid JSON. */
+static void error_json_replaces_bytes_that_are_not_utf8(void **state)
+{
+    (void)state;
+    char *got = display_name_json("a" "\x80" "b" "\xc0\xaf" "c" "\xed\xa0\x80" "d" "\xe2\x82" "e"
+                                  "\xf4\x90\x80\x80" "f" "\xff");
+    assert_string_equal(got, "\"a?b??c???d??e????f?\"");
+    free(got);
+}
+
 static void status_and_names_of_every_code(void **state)
 {
     (void)state;
@@ -258,6 +321,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(success_json),
         cmocka_unit_test(success_xml),
+        cmocka_unit_test(error_json_escapes_as_jansson_does),
+        cmocka_unit_test(error_json_replaces_bytes_that_are_not_utf8),
         cmocka_unit_test(error_json_with_detail),
         cmocka_unit_test(error_xml_escapes_client_text),
         cmocka_unit_test(throttling_sets_retry_after),
