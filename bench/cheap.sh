@@ -107,11 +107,17 @@ signed() {
   ALIBABA_CLOUD_ACCESS_KEY_ID=$ak ALIBABA_CLOUD_ACCESS_KEY_SECRET=$sk "$loadgen" "$@"
 }
 
+# free_port: a loopback port for nginx, below the kernel's ephemeral range
+# (whose ports wrk's and curl's client sockets take: nginx cannot bind one
+# that a live connection uses as its local end) and used by no TCP socket
+# in any state.
 free_port() {
-  local p
+  local p low
+  read -r low _ < /proc/sys/net/ipv4/ip_local_port_range
+  [ "$low" -gt 12000 ] || low=32768
   while :; do
-    p=$((20000 + RANDOM % 40000))
-    ss -Hltn "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
+    p=$((10000 + RANDOM % (low - 10000)))
+    ss -Htan "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
   done
 }
 
