@@ -42,7 +42,11 @@
  * version kept in the table ecshot_schema; opening a store applies the
  * missing ones in one transaction under an advisory lock, so two ecshotd
  * starting at once do not both migrate. Text columns are COLLATE "C": byte
- * order, as SQLite's, whatever the database's locale. */
+ * order, as SQLite's, whatever the database's locale.
+ *
+ * ecshotd's read cache (store/cache.h) asks pg_sync_cache once per request
+ * whether anything committed since the last look: one query of the current
+ * snapshot, where an uncached request makes one per lookup. */
 #include "store/store.h"
 
 #include <errno.h>
@@ -72,6 +76,7 @@
 #define LIST_FETCH_ROWS 1000
 #define ERRMSG_MAX 256
 #define SCHEMA_LOCK_KEY 0x6563736868LL /* pg_advisory_xact_lock key: "ecshh" */
+#define SNAPSHOT_TEXT_MAX 1024 /* a snapshot with more transactions in flight: "changed" */
 
 /* migrations[i] takes the schema from version i to version i + 1. Append
  * only: a database out there may be at any version. */
@@ -240,6 +245,7 @@ enum stmt_id {
     STMT_IMPORT_CLEAR_TAGS,
     STMT_KEY_SECRETS,
     STMT_KEY_SET_SECRETS,
+    STMT_SNAPSHOT,
     STMT_COUNT
 };
 
@@ -326,6 +332,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_KEY_SET_SECRETS] = "UPDATE access_keys a SET secret = n.secret"
                              " FROM unnest($1::text[], $2::text[]) AS n(id, secret)"
                              " WHERE a.id = n.id",
+    /* What pg_sync_cache compares: xmin:xmax:xip, cluster-wide. */
+    [STMT_SNAPSHOT] = "SELECT txid_current_snapshot()::text",
 };
 
 _Static_assert(STMT_COUNT <= sizeof(unsigned) * CHAR_BIT, "conn.prepared: a bit per statement");
@@ -351,6 +359,12 @@ typedef struct pg_store {
     pthread_cond_t returned;    /* signalled when a connection goes back or a slot frees */
     conn *idle;
     int opened;                 /* connections that exist, idle or checked out */
+    /* pg_sync_cache's last look: the snapshot it saw ("" for none yet, or
+     * one too long to keep). Compared, replaced and acted on under its own
+     * lock, so that a request that finds the snapshot already seen knows
+     * that the cache was dropped for it. */
+    pthread_mutex_t seen_lock;
+    char seen_snapshot[SNAPSHOT_TEXT_MAX];
 } pg_store;
 
 /* ---- time ---- */
@@ -962,6 +976,7 @@ static int pg_open(const char *url, store **out)
     ps->pool_size = DEFAULT_POOL_SIZE;
     ps->timeout_ms = DEFAULT_TIMEOUT_MS;
     pthread_mutex_init(&ps->lock, NULL);
+    pthread_mutex_init(&ps->seen_lock, NULL);
     cond_init_monotonic(&ps->returned);
     if (build_params(ps, url) != 0) {
         pg_close(&ps->base);
@@ -995,6 +1010,7 @@ static void pg_close(store *s)
     free_params(ps->keys, ps->values);
     pthread_cond_destroy(&ps->returned);
     pthread_mutex_destroy(&ps->lock);
+    pthread_mutex_destroy(&ps->seen_lock);
     free(ps);
 }
 
@@ -1274,6 +1290,33 @@ static int pg_instance_get(store *s, const char *instance_id, instance *out)
     }
     PQclear(r);
     return result;
+}
+
+/* Whether anything may have committed since the last look, anywhere in
+ * the cluster, from the current snapshot: xmin:xmax and the ids of the
+ * transactions in flight. A transaction that commits was either in flight
+ * at the last look (so it leaves the list) or got its id after it (so xmax
+ * moves past it): any commit changes the text, and an unchanged text means
+ * that none happened. One round trip instead of one per lookup, with no
+ * trigger, table or lock on the writers' side. Exact, and a cluster busy
+ * with other databases' writes only makes it drop the cache more often. */
+static int pg_sync_cache(store *s)
+{
+    pg_store *ps = (pg_store *)s;
+    PGresult *r;
+    int result = pooled_read(ps, STMT_SNAPSHOT, 0, NULL, "snapshot", &r);
+    if (result != STORE_OK)
+        return result;
+    const char *now = PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "";
+    int keep = now[0] && strlen(now) < sizeof ps->seen_snapshot;
+    pthread_mutex_lock(&ps->seen_lock);
+    if (!keep || strcmp(now, ps->seen_snapshot) != 0) {
+        store_cache_drop(s);
+        snprintf(ps->seen_snapshot, sizeof ps->seen_snapshot, "%s", keep ? now : "");
+    }
+    pthread_mutex_unlock(&ps->seen_lock);
+    PQclear(r);
+    return STORE_OK;
 }
 
 /* Lists through a cursor in a read-only snapshot, LIST_FETCH_ROWS rows at
@@ -1764,4 +1807,5 @@ const store_driver store_postgresql_driver = {
     .instance_remove = pg_instance_remove,
     .instance_list = pg_instance_list,
     .instance_import = pg_instance_import,
+    .sync_cache = pg_sync_cache,
 };

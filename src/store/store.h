@@ -214,8 +214,8 @@ int store_set_keyring(store *s, const secret_keyring *ring);
  * Exact: a lookup answers as the backend would have at the last
  * store_sync, or later. Turn it on before the store is shared between
  * threads. STORE_OK; STORE_INVALID when the backend cannot tell cheaply
- * whether it changed (the driver has no sync_cache: PostgreSQL), and the
- * store keeps asking the backend; STORE_ERROR when out of memory. */
+ * whether it changed (a driver without sync_cache), and the store keeps
+ * asking the backend; STORE_ERROR when out of memory. */
 int store_cache_enable(store *s, size_t slots);
 /* Brings the cache up to the backend: after it returns, no lookup answers
  * with what was true before it was called. A request calls it once, before

@@ -1964,6 +1964,187 @@ static void *call_hung(void *p)
     return NULL;
 }
 
+/* ---- the read cache ---- */
+
+/* A cached store serves what it read until store_sync, which sees a commit
+ * by another handle (another process, say the CLI) in the snapshot and
+ * drops it all. */
+static void test_cache_follows_other_writers(void **state)
+{
+    (void)state;
+    store *s = open_populated();
+    store *cli = open_keyed(store_url);
+    assert_non_null(cli);
+    assert_int_equal(store_cache_enable(s, 64), STORE_OK);
+    instance in, out;
+    fill_instance(&in, "i-cached", "1001");
+    assert_int_equal(store_instance_add(cli, &in), STORE_OK);
+    assert_int_equal(store_policy_attach(cli, "1001", "alice", "all", allow_doc), STORE_OK);
+
+    store_sync(s);
+    access_key k;
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_OK);
+    assert_true(k.active);
+    assert_int_equal(store_key_get(s, "AKNEW", &k), STORE_NOT_FOUND);
+    assert_int_equal(store_instance_get(s, "i-cached", &out), STORE_OK);
+    assert_string_equal(out.status, "Running");
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "alice", "all");
+
+    assert_int_equal(store_key_set_active(cli, "AKALICE", 0), STORE_OK);
+    assert_int_equal(store_key_create(cli, "1001", NULL, "AKNEW", "newsecret"), STORE_OK);
+    assert_int_equal(store_instance_set_status(cli, "i-cached", "Stopped"), STORE_OK);
+    assert_int_equal(store_policy_create(cli, "1001", "deny", deny_doc), STORE_OK);
+    assert_int_equal(store_policy_attach_to(cli, "1001", "deny", PRINCIPAL_USER, "alice"),
+                     STORE_OK);
+
+    /* Until the next sync, the cache answers (this is what it spares)... */
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_OK);
+    assert_true(k.active);
+    assert_int_equal(store_key_get(s, "AKNEW", &k), STORE_NOT_FOUND);
+    assert_int_equal(store_instance_get(s, "i-cached", &out), STORE_OK);
+    assert_string_equal(out.status, "Running");
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "alice", "all");
+
+    /* ...and after it, nothing from before the change. */
+    store_sync(s);
+    assert_int_equal(store_key_get(s, "AKALICE", &k), STORE_OK);
+    assert_false(k.active);
+    assert_int_equal(store_key_get(s, "AKNEW", &k), STORE_OK);
+    assert_string_equal(k.secret, "newsecret");
+    assert_int_equal(store_instance_get(s, "i-cached", &out), STORE_OK);
+    assert_string_equal(out.status, "Stopped");
+    assert_principal_policies(s, "1001", PRINCIPAL_USER, "alice", "all,deny");
+    store_close(cli);
+    store_close(s);
+}
+
+/* A write whose transaction is open across a sync (its id is taken, it is
+ * in flight) and commits after it: the next sync still sees the commit. */
+static void test_cache_sees_a_commit_in_flight_at_sync(void **state)
+{
+    (void)state;
+    store *s = open_populated();
+    assert_int_equal(store_cache_enable(s, 64), STORE_OK);
+    instance in, out;
+    fill_instance(&in, "i-flight", "1001");
+    assert_int_equal(store_instance_add(s, &in), STORE_OK);
+
+    exec_ok(db, "BEGIN");
+    exec_ok(db, "UPDATE instances SET status = 'Stopped' WHERE id = 'i-flight'");
+    store_sync(s);
+    assert_int_equal(store_instance_get(s, "i-flight", &out), STORE_OK);
+    assert_string_equal(out.status, "Running"); /* not committed yet: cached as Running */
+    exec_ok(db, "COMMIT");
+    assert_int_equal(store_instance_get(s, "i-flight", &out), STORE_OK);
+    assert_string_equal(out.status, "Running"); /* no sync yet */
+    store_sync(s);
+    assert_int_equal(store_instance_get(s, "i-flight", &out), STORE_OK);
+    assert_string_equal(out.status, "Stopped");
+    store_close(s);
+}
+
+/* The same when the commit moves neither xmin nor xmax, only the list of
+ * transactions in flight: an older transaction stays open (xmin stays), a
+ * newer one has committed (xmax is past the writer's id). */
+static void test_cache_sees_a_commit_that_only_leaves_the_list(void **state)
+{
+    (void)state;
+    store *s = open_populated();
+    store *cli = open_keyed(store_url);
+    assert_non_null(cli);
+    assert_int_equal(store_cache_enable(s, 64), STORE_OK);
+    instance in, out;
+    fill_instance(&in, "i-listed", "1001");
+    assert_int_equal(store_instance_add(s, &in), STORE_OK);
+
+    char conninfo[2048];
+    make_url(conninfo, sizeof conninfo, db_name, NULL, NULL, NULL);
+    PGconn *older = PQconnectdb(conninfo);
+    assert_int_equal(PQstatus(older), CONNECTION_OK);
+    exec_ok(older, "BEGIN");
+    exec_ok(older, "SELECT txid_current()"); /* holds xmin */
+    exec_ok(db, "BEGIN");
+    exec_ok(db, "UPDATE instances SET status = 'Stopped' WHERE id = 'i-listed'");
+    fill_instance(&in, "i-newer", "1001");
+    assert_int_equal(store_instance_add(cli, &in), STORE_OK); /* moves xmax past db's */
+
+    store_sync(s);
+    assert_int_equal(store_instance_get(s, "i-listed", &out), STORE_OK);
+    assert_string_equal(out.status, "Running");
+    exec_ok(db, "COMMIT");
+    store_sync(s);
+    assert_int_equal(store_instance_get(s, "i-listed", &out), STORE_OK);
+    assert_string_equal(out.status, "Stopped");
+    exec_ok(older, "COMMIT");
+    PQfinish(older);
+    store_close(cli);
+    store_close(s);
+}
+
+#define CACHE_READERS 4
+#define CACHE_WRITES 200
+
+typedef struct cache_race {
+    store *s;
+    atomic_int written;  /* instances i-r0..i-r(written-1) are committed */
+    atomic_int stop;
+    atomic_int failures;
+} cache_race;
+
+/* As a request would: note what is committed, sync, look it up; and look
+ * up the next one too, which is usually missing, so that "not found" gets
+ * cached while the writer commits it. */
+static void *race_reader(void *arg)
+{
+    cache_race *r = arg;
+    while (!atomic_load(&r->stop)) {
+        int committed = atomic_load(&r->written);
+        store_sync(r->s);
+        char id[32];
+        instance out;
+        if (committed > 0) {
+            snprintf(id, sizeof id, "i-r%d", committed - 1);
+            if (store_instance_get(r->s, id, &out) != STORE_OK)
+                atomic_fetch_add(&r->failures, 1);
+        }
+        snprintf(id, sizeof id, "i-r%d", committed);
+        int rc = store_instance_get(r->s, id, &out);
+        if (rc != STORE_OK && rc != STORE_NOT_FOUND)
+            atomic_fetch_add(&r->failures, 1);
+    }
+    return NULL;
+}
+
+/* No reader ever gets "not found" for an instance committed before its
+ * sync, however its lookups interleave with the commits and the other
+ * readers' puts. */
+static void test_cache_exact_under_writes(void **state)
+{
+    (void)state;
+    store *s = open_populated();
+    store *cli = open_keyed(store_url);
+    assert_non_null(cli);
+    assert_int_equal(store_cache_enable(s, 16), STORE_OK);
+    cache_race race = {.s = s};
+    pthread_t t[CACHE_READERS];
+    for (int i = 0; i < CACHE_READERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, race_reader, &race), 0);
+    for (int i = 0; i < CACHE_WRITES; i++) {
+        char id[32];
+        instance in;
+        snprintf(id, sizeof id, "i-r%d", i);
+        fill_instance(&in, id, "1001");
+        assert_int_equal(store_instance_add(cli, &in), STORE_OK);
+        atomic_store(&race.written, i + 1);
+    }
+    atomic_store(&race.stop, 1);
+    for (int i = 0; i < CACHE_READERS; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    assert_int_equal(atomic_load(&race.failures), 0);
+    store_close(cli);
+    store_close(s);
+}
+
 static void test_fail_closed_proxy(void **state)
 {
     (void)state;
@@ -2191,6 +2372,10 @@ int main(void)
         cmocka_unit_test_setup(test_more_threads_than_connections, setup),
         cmocka_unit_test_setup(test_second_handle_writes_while_first_reads, setup),
         cmocka_unit_test_setup(test_write_during_open_read, setup),
+        cmocka_unit_test_setup(test_cache_follows_other_writers, setup),
+        cmocka_unit_test_setup(test_cache_sees_a_commit_in_flight_at_sync, setup),
+        cmocka_unit_test_setup(test_cache_sees_a_commit_that_only_leaves_the_list, setup),
+        cmocka_unit_test_setup(test_cache_exact_under_writes, setup),
         cmocka_unit_test_setup(test_fail_closed_proxy, setup),
         cmocka_unit_test_teardown(test_fail_closed_server_stop, teardown_private),
     };
