@@ -6,7 +6,9 @@
 #                         hooks; sets root, build, work
 #   at_exit CMD...        run CMD when the script exits (last added, first run)
 #   bench_store           a store, a master key, account 100 and its AccessKey
-#                         (exported as ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET)
+#                         (exported as ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET):
+#                         SQLite in the work directory, or ECSHOT_BENCH_STORE
+#                         (a postgresql:// URL of an empty database)
 #   ecshot ARGS...        the CLI on that store
 #   daemon_start ARGS...  ecshotd on 127.0.0.1 (any free port), throttle 0,
 #                         plus ARGS; sets daemon_pid and port, stopped at exit
@@ -40,7 +42,7 @@ run_exit_hooks() {
 }
 
 bench_store() {
-  store="sqlite:$work/ecshot.db"
+  store=${ECSHOT_BENCH_STORE:-sqlite:$work/ecshot.db}
   master_key="$work/master.key"
   "$build/src/cli/ecshot" master-key create "$master_key" >/dev/null
   ecshot account create 100 >/dev/null
