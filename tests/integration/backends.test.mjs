@@ -3,7 +3,8 @@
 // and Redis; then
 //  - Redis stopped (SIGKILL) or hung (SIGSTOP), PostgreSQL stopped
 //    (immediate shutdown) or slower than timeout_ms (a lock held on the
-//    AccessKey table): a signed request that would have been served gets
+//    AccessKey table, and a commit that makes ecshotd's read cache go back
+//    to it): a signed request that would have been served gets
 //    ServiceUnavailable (503) within a bounded time and is not served, and a
 //    replay of a request served before is not served either;
 //  - the part back: requests are served again by the same ecshotd (no
@@ -254,6 +255,14 @@ itest('PostgreSQL slower than timeout_ms (a lock on the AccessKeys): ServiceUnav
         lockerExit.then((code) => reject(new Error(`psql exited (${code}): ${errText}`)));
         locker.stdin.write('BEGIN;\nLOCK TABLE access_keys IN ACCESS EXCLUSIVE MODE;\n\\echo locked\n');
     });
+    // ecshotd's read cache holds the key since setUp's call, and a lock
+    // changes no data: until something commits, ecshotd rightly answers
+    // from the cache. Any commit in the cluster (here one that only takes a
+    // transaction id) makes the next request drop the cache and read the
+    // key from the locked table.
+    const commit = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', s.db.url, '-c', 'SELECT txid_current()'],
+        { encoding: 'utf8' });
+    assert.equal(commit.status, 0, commit.stderr);
     await expectUnavailable(s);
     await release();
     const served = await untilServed(s, { retries: 0 });
