@@ -25,6 +25,8 @@
 #include "secret/secret.h"
 #include "store/store.h"
 
+#include "store_cache_race.h"
+
 #define EXPECTED_SCHEMA_VERSION 2 /* raise with each migration added */
 
 #define KEY_A "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -1916,65 +1918,17 @@ static void test_cache_own_writes_and_drop(void **state)
     secret_keyring_free(other);
 }
 
-#define CACHE_READERS 4
 #define CACHE_WRITES 300
 
-typedef struct cache_race {
-    store *s;
-    atomic_int written;  /* instances i-r0..i-r(written-1) are committed */
-    atomic_int stop;
-    atomic_int failures;
-} cache_race;
-
-/* As a request would: note what is committed, sync, look it up; and look
- * up the next one too, which is usually missing, so that "not found" gets
- * cached while the writer commits it. */
-static void *race_reader(void *arg)
-{
-    cache_race *r = arg;
-    while (!atomic_load(&r->stop)) {
-        int committed = atomic_load(&r->written);
-        store_sync(r->s);
-        char id[32];
-        instance out;
-        if (committed > 0) {
-            snprintf(id, sizeof id, "i-r%d", committed - 1);
-            if (store_instance_get(r->s, id, &out) != STORE_OK)
-                atomic_fetch_add(&r->failures, 1);
-        }
-        snprintf(id, sizeof id, "i-r%d", committed);
-        int rc = store_instance_get(r->s, id, &out);
-        if (rc != STORE_OK && rc != STORE_NOT_FOUND)
-            atomic_fetch_add(&r->failures, 1);
-    }
-    return NULL;
-}
-
 /* No reader ever gets "not found" for an instance committed before its
- * sync, however its lookups interleave with the commits and the other
- * readers' puts. */
+ * sync (store_cache_race.h). */
 static void test_cache_exact_under_writes(void **state)
 {
     fixture *f = *state;
     store *s = open_populated(f);
     store *cli = open_keyed(f);
     assert_int_equal(store_cache_enable(s, 16), STORE_OK);
-    cache_race race = {.s = s};
-    pthread_t t[CACHE_READERS];
-    for (int i = 0; i < CACHE_READERS; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, race_reader, &race), 0);
-    for (int i = 0; i < CACHE_WRITES; i++) {
-        char id[32];
-        instance in;
-        snprintf(id, sizeof id, "i-r%d", i);
-        fill_instance(&in, id, "1001");
-        assert_int_equal(store_instance_add(cli, &in), STORE_OK);
-        atomic_store(&race.written, i + 1);
-    }
-    atomic_store(&race.stop, 1);
-    for (int i = 0; i < CACHE_READERS; i++)
-        assert_int_equal(pthread_join(t[i], NULL), 0);
-    assert_int_equal(atomic_load(&race.failures), 0);
+    cache_race_run(s, cli, CACHE_WRITES, fill_instance);
     store_close(cli);
     store_close(s);
 }

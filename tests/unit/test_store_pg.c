@@ -42,6 +42,8 @@
 #include "util/buf.h"
 #include "util/timeutil.h"
 
+#include "store_cache_race.h"
+
 #define EXPECTED_SCHEMA_VERSION 2 /* raise with each migration added */
 #define FAIL_TIMEOUT_MS 500       /* timeout_ms of the fail-closed stores */
 #define SLACK_MS 1500             /* scheduling, ASan: an answer is late past this */
@@ -2081,43 +2083,10 @@ static void test_cache_sees_a_commit_that_only_leaves_the_list(void **state)
     store_close(s);
 }
 
-#define CACHE_READERS 4
 #define CACHE_WRITES 200
 
-typedef struct cache_race {
-    store *s;
-    atomic_int written;  /* instances i-r0..i-r(written-1) are committed */
-    atomic_int stop;
-    atomic_int failures;
-} cache_race;
-
-/* As a request would: note what is committed, sync, look it up; and look
- * up the next one too, which is usually missing, so that "not found" gets
- * cached while the writer commits it. */
-static void *race_reader(void *arg)
-{
-    cache_race *r = arg;
-    while (!atomic_load(&r->stop)) {
-        int committed = atomic_load(&r->written);
-        store_sync(r->s);
-        char id[32];
-        instance out;
-        if (committed > 0) {
-            snprintf(id, sizeof id, "i-r%d", committed - 1);
-            if (store_instance_get(r->s, id, &out) != STORE_OK)
-                atomic_fetch_add(&r->failures, 1);
-        }
-        snprintf(id, sizeof id, "i-r%d", committed);
-        int rc = store_instance_get(r->s, id, &out);
-        if (rc != STORE_OK && rc != STORE_NOT_FOUND)
-            atomic_fetch_add(&r->failures, 1);
-    }
-    return NULL;
-}
-
 /* No reader ever gets "not found" for an instance committed before its
- * sync, however its lookups interleave with the commits and the other
- * readers' puts. */
+ * sync (store_cache_race.h). */
 static void test_cache_exact_under_writes(void **state)
 {
     (void)state;
@@ -2125,22 +2094,7 @@ static void test_cache_exact_under_writes(void **state)
     store *cli = open_keyed(store_url);
     assert_non_null(cli);
     assert_int_equal(store_cache_enable(s, 16), STORE_OK);
-    cache_race race = {.s = s};
-    pthread_t t[CACHE_READERS];
-    for (int i = 0; i < CACHE_READERS; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, race_reader, &race), 0);
-    for (int i = 0; i < CACHE_WRITES; i++) {
-        char id[32];
-        instance in;
-        snprintf(id, sizeof id, "i-r%d", i);
-        fill_instance(&in, id, "1001");
-        assert_int_equal(store_instance_add(cli, &in), STORE_OK);
-        atomic_store(&race.written, i + 1);
-    }
-    atomic_store(&race.stop, 1);
-    for (int i = 0; i < CACHE_READERS; i++)
-        assert_int_equal(pthread_join(t[i], NULL), 0);
-    assert_int_equal(atomic_load(&race.failures), 0);
+    cache_race_run(s, cli, CACHE_WRITES, fill_instance);
     store_close(cli);
     store_close(s);
 }
